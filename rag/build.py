@@ -1,0 +1,159 @@
+"""Build or update an index directory from a documents folder: load -> chunk -> embed -> store.
+
+Incremental: files whose fingerprint is unchanged keep their passages and vectors, changed and new
+files are re-chunked and re-embedded, deleted files are dropped; with nothing changed nothing is
+written and no model is loaded. A previous index that cannot be reused (other model, dimension,
+chunk settings or format, or corrupted) is rebuilt from scratch and the summary says why.
+Does not search.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rag import lexical, store
+from rag.chunk import ChunkSettings, chunk_document
+from rag.embed import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder
+from rag.errors import DocumentError, IndexStateError
+from rag.load import list_files, parse, read_text
+from rag.types import Passage
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass(frozen=True)
+class BuildSummary:
+    index_dir: str
+    files: int
+    added: int
+    changed: int
+    removed: int
+    unchanged: int
+    passages: int
+    embedded: int
+    seconds: float
+    rebuilt_because: str = ""
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def wrote(self) -> bool:
+        return bool(self.added or self.changed or self.removed or self.rebuilt_because)
+
+    def __str__(self) -> str:
+        what = (f"{self.added} added, {self.changed} changed, {self.removed} removed, {self.unchanged} unchanged"
+                if self.wrote else "nothing changed")
+        why = f" (rebuilt: {self.rebuilt_because})" if self.rebuilt_because else ""
+        return (f"{self.index_dir}: {self.files} files, {self.passages} passages, {self.embedded} embedded; "
+                f"{what}{why}; {self.seconds:.2f}s")
+
+
+def _reusable(old: store.StoredIndex | None, model: str, settings: ChunkSettings, reason: str) -> str:
+    """Why `old` cannot be reused ('' if it can)."""
+    if old is None:
+        return reason
+    m = old.manifest
+    if m.model != model:
+        return f"model changed from {m.model!r} to {model!r}"
+    if (m.chunk_size, m.chunk_overlap) != (settings.chunk_size, settings.chunk_overlap):
+        return (f"chunk settings changed from {m.chunk_size}/{m.chunk_overlap} "
+                f"to {settings.chunk_size}/{settings.chunk_overlap}")
+    return ""
+
+
+def build_index(
+    docs: str | Path = "seeds",
+    index_dir: str | Path = "index",
+    *,
+    model: str | None = None,
+    chunk_size: int = ChunkSettings.chunk_size,
+    chunk_overlap: int = ChunkSettings.chunk_overlap,
+    embedder: Embedder | None = None,
+    progress: Progress | None = None,
+) -> BuildSummary:
+    """Index every `.txt`/`.md` file under `docs` into `index_dir`; returns what it did."""
+    t0 = time.perf_counter()
+    docs, index_dir = Path(docs), Path(index_dir)
+    settings = ChunkSettings(chunk_size, chunk_overlap)
+    paths = list_files(docs)
+    if not paths:
+        raise DocumentError(f"no .txt or .md files in {str(docs)!r}")
+
+    old, reason = None, ""
+    if (index_dir / store.MANIFEST).exists() or index_dir.exists():
+        try:
+            old = store.load(index_dir)
+        except IndexStateError as exc:
+            reason = str(exc)
+    if model is None:
+        model = embedder.name if embedder else (old.manifest.model if old else DEFAULT_MODEL)
+    reason = _reusable(old, model, settings, reason)
+    if reason and old is not None:
+        old = None
+    if not index_dir.exists():
+        reason = ""  # a first build needs no excuse
+
+    previous: dict[str, tuple[list[Passage], np.ndarray]] = {}
+    if old is not None:
+        vectors = old.vectors()
+        for i, p in enumerate(old.passages):
+            previous.setdefault(p.doc, ([], []))[0].append(p)
+            previous[p.doc][1].append(i)
+        previous = {d: (ps, vectors[idx]) for d, (ps, idx) in previous.items()}
+    old_files = old.manifest.files if old else {}
+
+    fingerprints, kept, fresh, warnings = {}, {}, [], []
+    added = changed = 0
+    for n, path in enumerate(paths, 1):
+        rel = path.relative_to(docs).as_posix()
+        try:
+            fp = store.file_fingerprint(path)
+            if old_files.get(rel) == fp and rel in previous:
+                kept[rel] = previous[rel]
+            else:
+                fresh.extend(chunk_document(parse(rel, read_text(path)), settings))
+                added, changed = (added + 1, changed) if rel not in old_files else (added, changed + 1)
+            fingerprints[rel] = fp
+        except (DocumentError, OSError) as exc:
+            warnings.append(f"skipped {exc}")
+        if progress:
+            progress("read", n, len(paths))
+    if not fingerprints:
+        raise DocumentError(f"none of the {len(paths)} files in {str(docs)!r} could be read: {warnings[0]}")
+    removed = len(set(old_files) - set(fingerprints))
+    unchanged = len(kept)
+
+    def summary(passages: int, embedded: int) -> BuildSummary:
+        return BuildSummary(str(index_dir), len(fingerprints), added, changed, removed, unchanged, passages,
+                            embedded, time.perf_counter() - t0, reason, tuple(warnings))
+
+    if old is not None and not (added or changed or removed):
+        return summary(len(old.passages), 0)
+
+    if fresh:
+        embedder = embedder or SentenceTransformerEmbedder(model)
+        new_vectors = embedder.encode([p.context() for p in fresh],
+                                      progress=(lambda d, t: progress("embed", d, t)) if progress else None)
+    else:
+        new_vectors = np.zeros((0, old.manifest.dim if old else 0), np.float32)
+    dim = int(new_vectors.shape[1]) if fresh else old.manifest.dim
+
+    by_doc: dict[str, list[tuple[Passage, np.ndarray]]] = {d: list(zip(*kept[d])) for d in kept}
+    for p, v in zip(fresh, new_vectors):
+        by_doc.setdefault(p.doc, []).append((p, v))
+    ordered = [pv for d in sorted(by_doc) for pv in sorted(by_doc[d], key=lambda pv: (pv[0].start, pv[0].end))]
+    passages = [p for p, _ in ordered]
+    vectors = np.vstack([v for _, v in ordered]).astype(np.float32) if ordered else np.zeros((0, dim), np.float32)
+    if progress:
+        progress("save", 0, 1)
+    bm25 = lexical.build([p.context() for p in passages])
+    manifest = store.Manifest(model=model, dim=dim, chunk_size=settings.chunk_size,
+                              chunk_overlap=settings.chunk_overlap, docs=str(docs), files=fingerprints)
+    store.save(index_dir, manifest, passages, vectors, bm25)
+    if progress:
+        progress("save", 1, 1)
+    return summary(len(passages), len(fresh))

@@ -1,0 +1,144 @@
+"""The `rag` command: parse arguments, call the public API, print. Errors become one line on stderr.
+
+  rag index [DOCS] [--index DIR] [--model NAME]        build or update an index (incremental)
+  rag search QUESTION [-k N] [--mode M] [--doc NAME] [--json]
+  rag ask QUESTION [-k N] [--doc NAME] [--json]
+  rag eval --qa FILE --docs DIR [--json]
+
+Heavy libraries are imported only by the command that needs them. No retrieval logic lives here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+DEFAULT_DOCS, DEFAULT_INDEX = "seeds", "index"
+
+
+def _progress_bar():
+    """A build progress callback drawing tqdm bars on stderr, one per stage."""
+    from tqdm import tqdm
+
+    bars: dict = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = tqdm(total=total, desc=f"{stage:>5}", unit="file" if stage == "read" else "passage",
+                                     file=sys.stderr, leave=False, disable=None)
+        bar.total = total
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return progress
+
+
+def ensure_index(docs: str, index: str, model: str | None = None, quiet: bool = False, embedder=None):
+    """Build or update `index` from `docs` when needed (cheap when nothing changed); returns the summary."""
+    from rag.build import build_index
+
+    summary = build_index(docs, index, model=model, embedder=embedder, progress=None if quiet else _progress_bar())
+    for warning in summary.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return summary
+
+
+def _load_retriever(args):
+    from rag.errors import IndexStateError
+    from rag.retrieve import Retriever
+
+    try:
+        return Retriever.load(args.index)
+    except IndexStateError:
+        if Path(args.index).exists() or not Path(args.docs).is_dir():
+            raise
+    from rag.embed import SentenceTransformerEmbedder
+
+    print(f"no index at {args.index!r} yet; building it from {args.docs!r}", file=sys.stderr)
+    embedder = SentenceTransformerEmbedder()  # shared by the build and the searches
+    ensure_index(args.docs, args.index, embedder=embedder)
+    return Retriever.load(args.index, embedder=embedder)
+
+
+def _passage_json(p) -> dict:
+    return {"doc": p.doc, "start": p.start, "end": p.end, "heading": list(p.heading), "title": p.title,
+            "year": p.year, "kind": p.kind, "score": p.score, "text": p.text}
+
+
+def cmd_index(args) -> int:
+    summary = ensure_index(args.docs, args.index, args.model, quiet=args.quiet)
+    print(summary)
+    return 0
+
+
+def cmd_search(args) -> int:
+    retriever = _load_retriever(args)
+    passages = retriever.search(args.question, k=args.k, mode=args.mode, doc=args.doc, year=args.year)
+    if args.json:
+        print(json.dumps({"question": args.question, "mode": args.mode, "k": args.k,
+                          "passages": [_passage_json(p) for p in passages]}, ensure_ascii=False, indent=1))
+        return 0
+    if not passages:
+        print("no passages found")
+    for n, p in enumerate(passages, 1):
+        where = " > ".join(p.heading[1:]) or p.title
+        print(f"[{n}] {p.score:.4f}  {p.doc}:{p.start}-{p.end}  {where}")
+        print("    " + p.text.replace("\n", "\n    ") + "\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description="Ask questions about a folder of documents.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("index", help="build or update the index of a documents folder")
+    p.add_argument("docs", nargs="?", default=DEFAULT_DOCS, help="documents folder (default: seeds/)")
+    p.add_argument("--index", default=DEFAULT_INDEX, help="index directory (default: index/)")
+    p.add_argument("--model", default=None, help="sentence-transformers model name or path "
+                   "(default: the index's model, else all-MiniLM-L6-v2)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_index)
+
+    def common(p, modes: bool) -> None:
+        p.add_argument("question")
+        p.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
+        if modes:
+            p.add_argument("--mode", default="hybrid", choices=["hybrid", "dense", "bm25"])
+        p.add_argument("--doc", default=None, help="only this document (file name)")
+        p.add_argument("--year", type=int, default=None, help="only documents of this year")
+        p.add_argument("--index", default=DEFAULT_INDEX)
+        p.add_argument("--docs", default=DEFAULT_DOCS, help="documents folder, to build the index on first use")
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = sub.add_parser("search", help="show the passages that best match a question")
+    common(p, modes=True)
+    p.set_defaults(func=cmd_search)
+
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from rag.errors import RagError
+
+    try:
+        return args.func(args)
+    except RagError as exc:
+        print(f"rag: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("rag: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

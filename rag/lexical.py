@@ -1,0 +1,51 @@
+"""BM25 over passage texts with bm25s: tokenising (English stop words, Snowball stemming), indexing,
+scoring one query against every passage. Saved as bm25s's own `.npy`/`.json` files (no pickle).
+
+Does not fuse with dense scores or filter; `rag.retrieve` does that.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def tokenize(texts: list[str]) -> list[list[str]]:
+    import bm25s
+
+    return bm25s.tokenize(texts, lower=True, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
+
+
+def build(texts: list[str]):
+    import bm25s
+
+    model = bm25s.BM25()
+    model.index(tokenize(texts), show_progress=False)
+    return model
+
+
+def save(model, folder: Path) -> None:
+    model.save(str(folder), show_progress=False)
+
+
+def load(folder: Path):
+    import bm25s
+
+    return bm25s.BM25.load(str(folder), show_progress=False)
+
+
+def scores(model, question: str) -> np.ndarray:
+    """BM25 score of every indexed passage for `question` (zeros when no query term is known)."""
+    tokens = tokenize([question])[0]
+    if not tokens:
+        return np.zeros(model.scores["num_docs"], dtype=np.float32)
+    return np.asarray(model.get_scores(tokens), dtype=np.float32)

@@ -1,0 +1,138 @@
+"""`Retriever`: find the passages that answer a question, best first.
+
+Modes: "dense" (FAISS inner product over normalised embeddings), "bm25" (bm25s), and "hybrid"
+(the default: both fused by reciprocal rank fusion). Filters by document and by year; a question
+that names the year of one of the documents (e.g. "in the 2021 Bluebook") prefers that year's
+passages. The model and the index are loaded once and reused by every call. Does not build
+indexes or compose answers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from rag import lexical, store
+from rag.embed import Embedder, SentenceTransformerEmbedder
+from rag.errors import IndexStateError, RagError
+from rag.types import Passage
+
+MODES = ("hybrid", "dense", "bm25")
+RRF_K = 60
+YEAR_BONUS = 0.5 / (RRF_K + 1)  # half of one first place in one ranking
+_YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b")
+
+
+def rrf(rankings: list[list[int]], k: int = RRF_K) -> dict[int, float]:
+    """Reciprocal rank fusion: each id scores sum(1 / (k + rank)) over the rankings it is in (rank from 1)."""
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, i in enumerate(ranking, 1):
+            fused[i] = fused.get(i, 0.0) + 1.0 / (k + rank)
+    return fused
+
+
+class Retriever:
+    def __init__(self, index: store.StoredIndex, embedder: Embedder | None = None):
+        import faiss
+
+        faiss.omp_set_num_threads(1)  # one thread is faster than two for a single query here
+        self.index = index
+        self.passages = index.passages
+        self._embedder = embedder
+        if embedder is not None:
+            self._check(embedder)
+        self.docs = tuple(sorted({p.doc for p in self.passages}))
+        self.years = {p.doc: p.year for p in self.passages}
+        self._doc_ids = np.array([p.doc for p in self.passages], dtype=object)
+        self._year_ids = np.array([p.year or 0 for p in self.passages])
+
+    @classmethod
+    def load(cls, index_dir: str | Path = "index", *, embedder: Embedder | None = None) -> Retriever:
+        return cls(store.load(index_dir), embedder)
+
+    def _check(self, embedder: Embedder) -> None:
+        m = self.index.manifest
+        if embedder.dim != m.dim:
+            raise IndexStateError(
+                f"index at {str(self.index.path)!r} has dimension {m.dim} (model {m.model!r}) but the embedder "
+                f"{embedder.name!r} gives {embedder.dim}; rebuild the index with that model")
+        if embedder.name != m.model:
+            raise IndexStateError(
+                f"index at {str(self.index.path)!r} was built with model {m.model!r}, not {embedder.name!r}; "
+                f"rebuild it with --model {embedder.name}")
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            embedder = SentenceTransformerEmbedder(self.index.manifest.model)
+            self._check(embedder)
+            self._embedder = embedder
+        return self._embedder
+
+    def _mask(self, doc: str | None, year: int | None) -> np.ndarray | None:
+        if doc is None and year is None:
+            return None
+        mask = np.ones(len(self.passages), dtype=bool)
+        if doc is not None:
+            matches = [d for d in self.docs if d == doc or Path(d).name == doc or Path(d).stem == doc]
+            if not matches:
+                raise RagError(f"no document {doc!r} in the index (it has {len(self.docs)}: {', '.join(self.docs[:5])}"
+                               f"{', ...' if len(self.docs) > 5 else ''})")
+            mask &= np.isin(self._doc_ids, matches)
+        if year is not None:
+            mask &= self._year_ids == year
+        return mask
+
+    def _dense(self, question: str, n: int, mask: np.ndarray | None) -> list[tuple[int, float]]:
+        import faiss
+
+        vector = self.embedder.encode([question])
+        params = None
+        if mask is not None:
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.flatnonzero(mask).astype(np.int64)))
+        scores, ids = self.index.dense.search(vector, n, params=params)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+    def _bm25(self, question: str, n: int, mask: np.ndarray | None) -> list[tuple[int, float]]:
+        scores = lexical.scores(self.index.bm25, question)
+        if mask is not None:
+            scores = np.where(mask, scores, -1.0)
+        n = min(n, len(scores))
+        top = np.argpartition(-scores, n - 1)[:n]
+        top = top[np.lexsort((top, -scores[top]))]  # by score, ties by index order: deterministic
+        return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
+
+    def named_years(self, question: str) -> set[int]:
+        """Years named in the question that are the year of some document in the index."""
+        known = {y for y in self.years.values() if y}
+        return {int(y) for y in _YEAR.findall(question)} & known
+
+    def search(self, question: str, k: int = 5, mode: str = "hybrid", doc: str | None = None,
+               year: int | None = None) -> list[Passage]:
+        """The `k` best passages for `question`, best first, each with its `score`."""
+        if mode not in MODES:
+            raise RagError(f"mode {mode!r} is not one of {', '.join(MODES)}")
+        if not isinstance(k, int) or k < 1:
+            raise RagError(f"k of {k!r} must be a positive whole number")
+        question = (question or "").strip()
+        if not question or not self.passages:
+            return []
+        mask = self._mask(doc, year)
+        pool = min(len(self.passages), max(50, 4 * k))
+        if mode == "dense":
+            scored = self._dense(question, pool, mask)
+        elif mode == "bm25":
+            scored = self._bm25(question, pool, mask)
+        else:
+            fused = rrf([[i for i, _ in self._dense(question, pool, mask)],
+                         [i for i, _ in self._bm25(question, pool, mask)]])
+            scored = list(fused.items())
+        years = self.named_years(question) if year is None else set()
+        if years and mode == "hybrid":
+            scored = [(i, s + YEAR_BONUS * (self._year_ids[i] in years)) for i, s in scored]
+        scored.sort(key=lambda t: (-t[1], t[0]))
+        return [replace(self.passages[i], score=round(s, 6)) for i, s in scored[:k]]

@@ -1,0 +1,187 @@
+"""The index directory: FAISS + BM25 + passages + manifest, saved atomically, loaded with checks.
+
+Layout of `index/`:
+  manifest.json     format version, model name and dimension, chunk settings, the documents folder,
+                    a fingerprint (sha256, size) of every source file, checksums of the files below,
+                    library versions
+  passages.jsonl    one passage a line, in index order (doc, start, end, text, heading, ...)
+  dense.faiss       a FAISS IndexFlatIP over the normalised passage embeddings
+  bm25/             bm25s's own files (.npy and .json; no pickle)
+
+`save` writes everything to a temporary sibling directory and swaps it in with renames, so a crash
+mid-build leaves the previous index usable. `load` refuses a missing, corrupted or other-version
+index with a one-line `IndexStateError` that names what is wrong. Does not chunk or embed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from rag import lexical
+from rag.errors import IndexStateError
+from rag.types import Passage
+
+FORMAT_VERSION = 2
+MANIFEST, PASSAGES, DENSE, BM25 = "manifest.json", "passages.jsonl", "dense.faiss", "bm25"
+_LIBRARIES = ("rag-assistant", "faiss-cpu", "sentence-transformers", "bm25s", "langchain-text-splitters")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    model: str
+    dim: int
+    chunk_size: int
+    chunk_overlap: int
+    docs: str  # the documents folder the index was built from, as given
+    files: dict = field(default_factory=dict)  # doc -> {"sha256": ..., "bytes": ...}
+    passages: int = 0
+    checksums: dict = field(default_factory=dict)  # file in the index dir -> sha256
+    versions: dict = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+
+@dataclass(frozen=True)
+class StoredIndex:
+    path: Path
+    manifest: Manifest
+    passages: tuple[Passage, ...]
+    dense: object  # faiss.Index
+    bm25: object  # bm25s.BM25
+
+    def vectors(self) -> np.ndarray:
+        return self.dense.reconstruct_n(0, self.dense.ntotal) if self.dense.ntotal else np.zeros((0, self.manifest.dim), np.float32)
+
+
+def file_fingerprint(path: Path) -> dict:
+    data = path.read_bytes()
+    return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def library_versions() -> dict:
+    out = {}
+    for name in _LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _passage_json(p: Passage) -> str:
+    row = {"doc": p.doc, "start": p.start, "end": p.end, "kind": p.kind, "title": p.title,
+           "year": p.year, "heading": list(p.heading), "text": p.text}
+    return json.dumps(row, ensure_ascii=False)
+
+
+def _recover(index_dir: Path) -> None:
+    """Finish a swap that a crash interrupted: put the previous index back if the new one is missing."""
+    if index_dir.exists():
+        return
+    olds = sorted(index_dir.parent.glob(f".{index_dir.name}.old-*"))
+    if olds:
+        os.replace(olds[-1], index_dir)
+
+
+def save(index_dir: str | Path, manifest: Manifest, passages: list[Passage], vectors: np.ndarray, bm25) -> Manifest:
+    """Write the whole index to a temporary directory, then swap it in place of `index_dir`."""
+    import faiss
+
+    index_dir = Path(index_dir)
+    if len(passages) != len(vectors):
+        raise IndexStateError(f"{len(passages)} passages but {len(vectors)} vectors")
+    index_dir.parent.mkdir(parents=True, exist_ok=True)
+    _recover(index_dir)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.tmp-", dir=index_dir.parent))
+    try:
+        tmp.chmod(0o755)
+        with open(tmp / PASSAGES, "w", encoding="utf-8") as f:
+            for p in passages:
+                f.write(_passage_json(p) + "\n")
+        dense = faiss.IndexFlatIP(manifest.dim)
+        if len(vectors):
+            dense.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        faiss.write_index(dense, str(tmp / DENSE))
+        (tmp / BM25).mkdir()
+        lexical.save(bm25, tmp / BM25)
+        files = [PASSAGES, DENSE] + sorted(f"{BM25}/{p.name}" for p in (tmp / BM25).iterdir())
+        manifest = Manifest(**{**asdict(manifest), "passages": len(passages),
+                               "checksums": {name: _sha256(tmp / name) for name in files},
+                               "versions": library_versions(), "format_version": FORMAT_VERSION})
+        (tmp / MANIFEST).write_text(json.dumps(asdict(manifest), indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        old = None
+        if index_dir.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.old-", dir=index_dir.parent))
+            old.rmdir()  # only its unique name is wanted
+            os.replace(index_dir, old)
+        os.replace(tmp, index_dir)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
+def read_manifest(index_dir: str | Path) -> Manifest:
+    index_dir = Path(index_dir)
+    _recover(index_dir)
+    path = index_dir / MANIFEST
+    if not path.exists():
+        raise IndexStateError(f"no index at {str(index_dir)!r} (missing {MANIFEST}); build one with `rag index`")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        version = raw.get("format_version")
+        if version != FORMAT_VERSION:
+            raise IndexStateError(
+                f"index at {str(index_dir)!r} has format version {version}, this rag reads {FORMAT_VERSION}; rebuild it")
+        return Manifest(**raw)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise IndexStateError(f"index at {str(index_dir)!r} has a corrupted {MANIFEST}: {exc}") from None
+
+
+def load(index_dir: str | Path) -> StoredIndex:
+    """Read and check an index directory; IndexStateError names the first thing that is wrong."""
+    import faiss
+
+    index_dir = Path(index_dir)
+    manifest = read_manifest(index_dir)
+    for name, expected in manifest.checksums.items():
+        path = index_dir / name
+        if not path.exists():
+            raise IndexStateError(f"index at {str(index_dir)!r} is missing {name}; rebuild it")
+        if _sha256(path) != expected:
+            raise IndexStateError(f"index at {str(index_dir)!r} is corrupted: {name} does not match its checksum")
+    try:
+        with open(index_dir / PASSAGES, encoding="utf-8") as f:
+            rows = [json.loads(line) for line in f]
+        passages = tuple(
+            Passage(doc=r["doc"], start=r["start"], end=r["end"], text=r["text"], heading=tuple(r["heading"]),
+                    title=r["title"], year=r["year"], kind=r["kind"]) for r in rows)
+        dense = faiss.read_index(str(index_dir / DENSE))
+        bm25 = lexical.load(index_dir / BM25)
+    except (ValueError, KeyError, TypeError, RuntimeError, OSError) as exc:
+        raise IndexStateError(f"index at {str(index_dir)!r} could not be read: {str(exc).splitlines()[0]}") from None
+    if dense.ntotal != len(passages) or len(passages) != manifest.passages:
+        raise IndexStateError(
+            f"index at {str(index_dir)!r} is inconsistent: {len(passages)} passages, {dense.ntotal} vectors, "
+            f"manifest says {manifest.passages}")
+    if dense.d != manifest.dim:
+        raise IndexStateError(f"index at {str(index_dir)!r} has vectors of dimension {dense.d}, manifest says {manifest.dim}")
+    return StoredIndex(index_dir, manifest, passages, dense, bm25)
