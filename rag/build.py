@@ -152,7 +152,7 @@ def build_index(
         progress("save", 0, 1)
     bm25 = lexical.build([p.context() for p in passages])
     manifest = store.Manifest(model=model, dim=dim, chunk_size=settings.chunk_size,
-                              chunk_overlap=settings.chunk_overlap, docs=str(docs), files=fingerprints)
+                              chunk_overlap=settings.chunk_overlap, docs=str(docs.resolve()), files=fingerprints)
     store.save(index_dir, manifest, passages, vectors, bm25)
     if progress:
         progress("save", 1, 1)

@@ -62,5 +62,6 @@ def chunk_document(document: Document, settings: ChunkSettings = ChunkSettings()
             out.append(Passage(
                 doc=document.doc, start=start, end=end, text=document.text[start:end],
                 heading=block.heading, title=document.title, year=document.year, kind=block.kind,
+                line=document.text.count("\n", 0, start) + 1,
             ))
     return out

@@ -67,7 +67,7 @@ def _load_retriever(args):
 
 def _passage_json(p) -> dict:
     return {"doc": p.doc, "start": p.start, "end": p.end, "heading": list(p.heading), "title": p.title,
-            "year": p.year, "kind": p.kind, "score": p.score, "text": p.text}
+            "year": p.year, "kind": p.kind, "line": p.line, "score": p.score, "text": p.text}
 
 
 def cmd_index(args) -> int:
@@ -89,6 +89,62 @@ def cmd_search(args) -> int:
         where = " > ".join(p.heading[1:]) or p.title
         print(f"[{n}] {p.score:.4f}  {p.doc}:{p.start}-{p.end}  {where}")
         print("    " + p.text.replace("\n", "\n    ") + "\n")
+    return 0
+
+
+def answer_json(answer) -> dict:
+    """The JSON shape of an `Answer`, shared by `rag ask --json` and the web API."""
+    return {
+        "question": answer.question, "original_question": answer.original_question, "answer": answer.text,
+        "abstained": answer.abstained,
+        "citations": [{"n": c.n, "doc": c.doc, "heading": list(c.passage.heading), "start": c.start, "end": c.end,
+                       "quote": c.quote, "paragraph": c.passage.text, "score": c.passage.score} for c in answer.citations],
+        "passages": [_passage_json(p) for p in answer.passages],
+    }
+
+
+def cmd_ask(args) -> int:
+    from rag.answer import Assistant
+
+    assistant = Assistant(_load_retriever(args), k=args.k)
+    answer = assistant.ask(args.question, doc=args.doc)
+    if args.json:
+        print(json.dumps(answer_json(answer), ensure_ascii=False, indent=1))
+        return 0
+    if answer.question != answer.original_question:
+        print(f"(question read as: {answer.question})")
+    print(answer.text + "\n")
+    if answer.abstained:
+        print("Closest passages:" if answer.passages else "No passages were found.")
+        for n, p in enumerate(answer.passages[:3], 1):
+            print(f"  - {p.doc} > {' > '.join(p.heading[1:])}: {p.text[:200]}")
+    for c in answer.citations:
+        print(f"[{c.n}] {c.doc}, line {c.line} ({' > '.join(c.passage.heading[1:]) or c.passage.title})")
+        print(f"    \"{c.quote}\"")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from rag.evaluate import CONFIGS, run_eval
+
+    configs = args.configs.split(",") if args.configs else CONFIGS
+    report = run_eval(args.qa, args.docs, args.index, configs=configs, answers=not args.no_answers,
+                      progress=None if args.json else _progress_bar())
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+        return 0
+    print(f"{report['qa']} on {report['docs']}: {report['n']} questions "
+          f"({report['n_answerable']} answerable, {report['n_unanswerable']} unanswerable)")
+    columns = ["recall@1", "recall@3", "recall@5", "recall@10", "mrr@10", "latency_p50_ms", "latency_p95_ms",
+               "answer_accuracy", "citation_accuracy", "abstention_precision", "abstention_recall",
+               "answer_chars_p50", "ask_latency_p50_ms", "ask_latency_p95_ms"]
+    rows = report["configs"]
+    print(f"{'metric':22}" + "".join(f"{c:>10}" for c in rows))
+    for col in columns:
+        if any(col in r for r in rows.values()):
+            cells = ["-" if r.get(col) is None else f"{r[col]:.3f}" if isinstance(r[col], float) else str(r[col])
+                     for r in rows.values()]
+            print(f"{col:22}" + "".join(f"{c:>10}" for c in cells))
     return 0
 
 
@@ -119,6 +175,18 @@ def build_parser() -> argparse.ArgumentParser:
     common(p, modes=True)
     p.set_defaults(func=cmd_search)
 
+    p = sub.add_parser("ask", help="answer a question with cited sentences, or say the documents do not")
+    common(p, modes=True)
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("eval", help="score retrieval and answers against a QA file")
+    p.add_argument("--qa", default="eval/qa.jsonl", help="QA file (JSON lines)")
+    p.add_argument("--docs", default=DEFAULT_DOCS, help="documents folder the QA file is about")
+    p.add_argument("--index", default=None, help="index directory (default: index/ for seeds, else a cache dir)")
+    p.add_argument("--configs", default=None, help="comma-separated subset of hybrid,dense,bm25,naive")
+    p.add_argument("--no-answers", action="store_true", help="retrieval figures only")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_eval)
     return parser
 
 

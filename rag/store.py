@@ -30,7 +30,7 @@ from rag import lexical
 from rag.errors import IndexStateError
 from rag.types import Passage
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MANIFEST, PASSAGES, DENSE, BM25 = "manifest.json", "passages.jsonl", "dense.faiss", "bm25"
 _LIBRARIES = ("rag-assistant", "faiss-cpu", "sentence-transformers", "bm25s", "langchain-text-splitters")
 
@@ -86,7 +86,7 @@ def library_versions() -> dict:
 
 def _passage_json(p: Passage) -> str:
     row = {"doc": p.doc, "start": p.start, "end": p.end, "kind": p.kind, "title": p.title,
-           "year": p.year, "heading": list(p.heading), "text": p.text}
+           "year": p.year, "line": p.line, "heading": list(p.heading), "text": p.text}
     return json.dumps(row, ensure_ascii=False)
 
 
@@ -173,7 +173,7 @@ def load(index_dir: str | Path) -> StoredIndex:
             rows = [json.loads(line) for line in f]
         passages = tuple(
             Passage(doc=r["doc"], start=r["start"], end=r["end"], text=r["text"], heading=tuple(r["heading"]),
-                    title=r["title"], year=r["year"], kind=r["kind"]) for r in rows)
+                    title=r["title"], year=r["year"], kind=r["kind"], line=r["line"]) for r in rows)
         dense = faiss.read_index(str(index_dir / DENSE))
         bm25 = lexical.load(index_dir / BM25)
     except (ValueError, KeyError, TypeError, RuntimeError, OSError) as exc:

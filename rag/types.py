@@ -45,6 +45,7 @@ class Passage:
     year: int | None = None
     kind: str = "paragraph"
     score: float = 0.0
+    line: int = 1  # 1-based line of `start` in the file
 
     @property
     def id(self) -> str:
@@ -67,6 +68,11 @@ class Citation:
     end: int
     quote: str
     passage: Passage
+
+    @property
+    def line(self) -> int:
+        """1-based line of the quote's first character in the source file."""
+        return self.passage.line + self.passage.text.count("\n", 0, max(0, self.start - self.passage.start))
 
 
 @dataclass(frozen=True)

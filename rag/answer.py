@@ -1,0 +1,226 @@
+"""`Assistant`: a short answer with verified sentence-level citations, or an honest abstention.
+
+The offline answerer (the default) retrieves passages, splits them into sentences, scores each
+sentence against the question (IDF-weighted overlap of stemmed terms, the passage's retrieval rank,
+and whether the sentence holds the kind of thing asked for: a date for "when", a number for "how
+many"), and answers with the best one or two sentences, each with its `[n]` marker. Every citation
+is checked against the source file before it is returned. When the evidence does not cover the
+question's key terms it abstains and shows the closest passages. Follow-up questions are rewritten
+into standalone ones from the conversation (`rag.followup`). An optional `Generator` (e.g. an
+OpenAI-compatible endpoint, `rag.generate`) can write the text instead; its sentences go through the
+same verification. Does not build indexes or render anything.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+
+from rag import lexical
+from rag.errors import RagError
+from rag.followup import rewrite
+from rag.load import read_text
+from rag.retrieve import Retriever
+from rag.sentences import split_sentences
+from rag.types import Answer, Citation, Passage
+
+MAX_ANSWER_CHARS = 400
+MAX_QUESTION_CHARS = 2000
+ABSTAIN_MESSAGE = "The documents do not answer this."
+# Calibrated with `python eval/calibrate.py` (see README): the share of the question's IDF weight
+# that the best sentence's passage must cover.
+MIN_COVERAGE = 0.5
+_LEADING_MARK = re.compile(r"^(-\s*)?(\(\d+\)|\d{1,2})\s+")
+_MONTH = r"(January|February|March|April|May|June|July|August|September|October|November|December)"
+_TYPE_PATTERNS = {
+    "when": re.compile(rf"\b({_MONTH}|(1[5-9]|20)\d\d|century|decade)\b"),
+    "number": re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|million|billion)\b", re.I),
+    "who": re.compile(r"\b(Mr\.|Ms\.|Minister|President|Director|Ambassador|King|Queen|[A-Z][a-z]+ [A-Z][a-z]+)"),
+    "where": re.compile(r"\b(in|at|from) [A-Z][a-z]+"),
+}
+
+
+def question_type(question: str) -> str | None:
+    q = question.lower()
+    if re.search(r"\b(when|what year|which year|what month|what date|since when)\b", q):
+        return "when"
+    if re.search(r"\b(how (many|much|long|old)|what (percentage|share|number|amount))\b", q):
+        return "number"
+    if re.search(r"\b(who|whom|whose)\b", q):
+        return "who"
+    if re.search(r"\bwhere\b", q):
+        return "where"
+    return None
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    passage: Passage
+    rank: int
+    start: int
+    end: int
+    text: str
+    score: float = 0.0
+
+
+@lru_cache(maxsize=64)
+def _file_text(path: str, mtime_ns: int, size: int) -> str:
+    return read_text(Path(path))
+
+
+class Assistant:
+    """Answers questions over one index. Load once, ask many times (thread-safe for reads)."""
+
+    def __init__(self, retriever, *, k: int = 5, mode: str = "hybrid", docs: str | Path | None = None,
+                 generator=None, min_coverage: float = MIN_COVERAGE):
+        self.retriever = retriever
+        self.k, self.mode, self.generator, self.min_coverage = k, mode, generator, min_coverage
+        manifest = getattr(getattr(retriever, "index", None), "manifest", None)
+        self.docs = Path(docs) if docs is not None else (Path(manifest.docs) if manifest else None)
+        self._idf = self._make_idf()
+
+    @classmethod
+    def load(cls, index_dir: str | Path = "index", **kwargs) -> Assistant:
+        return cls(Retriever.load(index_dir), **kwargs)
+
+    # -- scoring -------------------------------------------------------------------------------
+    def _make_idf(self):
+        bm25 = getattr(getattr(self.retriever, "index", None), "bm25", None)
+        if bm25 is None:
+            return lambda term: 1.0
+        vocab, indptr = bm25.vocab_dict, bm25.scores["indptr"]
+        n = bm25.scores["num_docs"]
+
+        def idf(term: str) -> float:
+            j = vocab.get(term)
+            df = 0 if j is None else int(indptr[j + 1] - indptr[j])
+            return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+        return idf
+
+    def _terms(self, text: str) -> dict[str, float]:
+        return {t: self._idf(t) for t in set(lexical.tokenize([text])[0])}
+
+    def _candidates(self, passages: Sequence[Passage]) -> list[_Candidate]:
+        out = []
+        for rank, p in enumerate(passages):
+            for s, e in split_sentences(p.text):
+                m = _LEADING_MARK.match(p.text[s:e])
+                if m and p.kind == "footnote":
+                    s += m.end()
+                text = p.text[s:e]
+                if len(text) < 15 or text.startswith("http"):
+                    continue
+                out.append(_Candidate(p, rank, p.start + s, p.start + e, text))
+        return out
+
+    def _score(self, question: str, candidates: list[_Candidate]) -> list[_Candidate]:
+        terms = self._terms(question)
+        total = sum(terms.values()) or 1.0
+        qtype = question_type(question)
+        scored = []
+        for c in candidates:
+            sent_terms = set(lexical.tokenize([c.text])[0])
+            overlap = sum(w for t, w in terms.items() if t in sent_terms) / total
+            type_ok = 1.0 if qtype and _TYPE_PATTERNS[qtype].search(c.text) else 0.0
+            score = overlap + 0.15 * type_ok + 0.25 / (1 + c.rank) - 0.0002 * max(0, len(c.text) - 300)
+            scored.append(replace(c, score=score))
+        scored.sort(key=lambda c: (-c.score, c.rank, c.start))
+        return scored
+
+    def coverage(self, question: str, passage: Passage) -> float:
+        """Share of the question's IDF weight whose terms occur in the passage (with its headings)."""
+        terms = self._terms(question)
+        total = sum(terms.values())
+        if not total:
+            return 0.0
+        present = set(lexical.tokenize([passage.context()])[0])
+        return sum(w for t, w in terms.items() if t in present) / total
+
+    # -- verification --------------------------------------------------------------------------
+    def verify(self, citation: Citation) -> bool:
+        """True when the citation's quote is exactly the source file's text at its span."""
+        source = self._source_text(citation.passage)
+        if source is None:
+            return False
+        return 0 <= citation.start < citation.end <= len(source) and source[citation.start:citation.end] == citation.quote
+
+    def _source_text(self, passage: Passage) -> str | None:
+        if self.docs is not None:
+            path = self.docs / passage.doc
+            try:
+                st = path.stat()
+                return _file_text(str(path), st.st_mtime_ns, st.st_size)
+            except (OSError, RagError):
+                return None
+        return None
+
+    # -- asking --------------------------------------------------------------------------------
+    def ask(self, question: str, history: Sequence[tuple[str, str]] = (), *, k: int | None = None,
+            mode: str | None = None, doc: str | None = None) -> Answer:
+        original = " ".join(str(question or "").split())[:MAX_QUESTION_CHARS]
+        if not original:
+            raise RagError("the question is empty")
+        standalone = rewrite(original, history)
+        k, mode = k or self.k, mode or self.mode
+        passages = self._retrieve(standalone, k, mode, doc)
+        if not passages:
+            return Answer(standalone, ABSTAIN_MESSAGE, True, (), (), original)
+        if self.generator is not None:
+            return self._generated(standalone, original, passages)
+        ranked = self._score(standalone, self._candidates(passages))
+        if not ranked or self.coverage(standalone, ranked[0].passage) < self.min_coverage:
+            return Answer(standalone, ABSTAIN_MESSAGE, True, (), tuple(passages), original)
+        chosen = self._choose(standalone, ranked)
+        return self._compose(standalone, original, chosen, passages)
+
+    def _retrieve(self, question: str, k: int, mode: str, doc: str | None) -> list[Passage]:
+        years = self.retriever.named_years(question) if hasattr(self.retriever, "named_years") else set()
+        if len(years) >= 2 and doc is None:  # a comparison across years: evidence from each year
+            per_year = [self.retriever.search(question, k=max(2, k // 2), mode=mode, year=y) for y in sorted(years)]
+            merged = [p for group in zip(*per_year) for p in group]
+            return merged[:k]
+        return self.retriever.search(question, k=k, mode=mode, doc=doc)
+
+    def _choose(self, question: str, ranked: list[_Candidate]) -> list[_Candidate]:
+        best = ranked[0]
+        chosen = [best]
+        years = self.retriever.named_years(question) if hasattr(self.retriever, "named_years") else set()
+        for c in ranked[1:4]:
+            if len(years) >= 2 and c.passage.year != best.passage.year and c.passage.year in years:
+                chosen.append(c)  # one sentence from each year asked about
+                break
+            if (c.score >= 0.85 * best.score and c.passage.doc == best.passage.doc
+                    and len(best.text) + len(c.text) <= MAX_ANSWER_CHARS and (c.start, c.end) != (best.start, best.end)):
+                chosen.append(c)
+                break
+        return sorted(chosen, key=lambda c: (c.passage.doc, c.start)) if len(years) < 2 else chosen
+
+    def _compose(self, question: str, original: str, chosen: list[_Candidate], passages) -> Answer:
+        citations, parts = [], []
+        for c in chosen:
+            citation = Citation(len(citations) + 1, c.passage.doc, c.start, c.end, c.text, c.passage)
+            if not self.verify(citation):
+                continue
+            citations.append(citation)
+            parts.append(f"{_shorten(' '.join(c.text.split()))} [{citation.n}]")
+        if not citations:
+            return Answer(question, ABSTAIN_MESSAGE, True, (), tuple(passages), original)
+        return Answer(question, " ".join(parts), False, tuple(citations), tuple(passages), original)
+
+    def _generated(self, question: str, original: str, passages: list[Passage]) -> Answer:
+        from rag.generate import verified_answer
+
+        return verified_answer(self, question, original, passages)
+
+
+def _shorten(text: str, limit: int = MAX_ANSWER_CHARS) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0]
+    return cut.rstrip(",;: ") + " …"
+

@@ -1,0 +1,69 @@
+"""Rewrite a follow-up question into a standalone one, offline, from the earlier turns.
+
+"And in 2021?" takes the previous question with its year replaced (or added); "What about France?"
+takes the previous question with its last named entity replaced; a question that leans on a pronoun
+("When did they sign it?") gets the previous question's named entities added. A question that
+stands on its own is returned unchanged. Does not retrieve or answer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+_YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b")
+_LEAD = re.compile(r"^(and|also|but|so|then|ok(ay)?|now)\b[\s,]*", re.I)
+_ABOUT = re.compile(r"^(what|how)\s+about\s+(?P<x>.+?)\??$", re.I)
+_IN_YEAR = re.compile(r"^(and\s+)?(what\s+about\s+|how\s+about\s+)?(in|for|during)?\s*(the\s+)?"
+                      r"(?P<y>(1[5-9]|20)\d\d)(\s+(one|bluebook|edition|version))?\s*\??$", re.I)
+_PRONOUN = re.compile(r"\b(it|its|they|them|their|he|him|his|she|her|this|that|these|those|there)\b", re.I)
+# Runs of capitalised words (with inner "of", "the", "-", "&"), e.g. "European Peace Facility".
+_ENTITY = re.compile(r"\b[A-Z][\w'’.-]*(?:\s+(?:of|the|for|de|&)?\s*[A-Z][\w'’.-]*)*")
+_QUESTION_WORDS = {"What", "When", "Where", "Who", "Whom", "Whose", "Which", "Why", "How", "Did", "Does", "Do",
+                   "Is", "Are", "Was", "Were", "Has", "Have", "Can", "In", "And", "The", "According"}
+
+
+def entities(text: str) -> list[str]:
+    """Named entities as runs of capitalised words, without a leading question word."""
+    out = []
+    for m in _ENTITY.finditer(text):
+        words = m.group(0).split()
+        while words and words[0] in _QUESTION_WORDS:
+            words = words[1:]
+        if words:
+            out.append(" ".join(words))
+    return out
+
+
+def _is_followup(question: str) -> bool:
+    words = question.split()
+    return bool(_LEAD.match(question) or _ABOUT.match(question) or _IN_YEAR.match(question)
+                or len(words) <= 3 or (_PRONOUN.search(question) and not entities(question)))
+
+
+def rewrite(question: str, history: Sequence[tuple[str, str]] = ()) -> str:
+    """The standalone form of `question` given earlier `(question, answer)` turns."""
+    question = " ".join(question.split())
+    previous = next((q for q, _ in reversed(list(history)) if q and q.strip()), None)
+    if previous is None or not _is_followup(question):
+        return question
+    previous = " ".join(previous.split()).rstrip("?")
+    year_only = _IN_YEAR.match(question)
+    if year_only:
+        year = year_only.group("y")
+        return (_YEAR.sub(year, previous, count=1) if _YEAR.search(previous) else f"{previous} in {year}") + "?"
+    about = _ABOUT.match(_LEAD.sub("", question))
+    if about:
+        new = about.group("x").strip()
+        if _YEAR.fullmatch(new):
+            return (_YEAR.sub(new, previous, count=1) if _YEAR.search(previous) else f"{previous} in {new}") + "?"
+        old = entities(previous)
+        return (previous.replace(old[-1], new) if old else f"{previous} {new}") + "?"
+    core = _LEAD.sub("", question)
+    core = core[0].upper() + core[1:] if core else core
+    if entities(core):  # it names its own subject: only the leading "And" goes
+        return core
+    carried = [e for e in entities(previous) if e.lower() not in core.lower()]
+    years = [y for y in _YEAR.findall(previous) if y not in core]
+    extra = ", ".join(carried + years)
+    return f"{core.rstrip('?')} ({extra})?" if extra else core
