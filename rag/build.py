@@ -21,6 +21,7 @@ from rag.chunk import ChunkSettings, chunk_document
 from rag.embed import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder
 from rag.errors import DocumentError, IndexStateError
 from rag.load import list_files, parse, read_text
+from rag.sentences import split_sentences
 from rag.types import Passage
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -97,13 +98,13 @@ def build_index(
     if not index_dir.exists():
         reason = ""  # a first build needs no excuse
 
-    previous: dict[str, tuple[list[Passage], np.ndarray]] = {}
+    if old is not None and old.sentences is None:
+        old, reason = None, "the index has no sentence vectors"
+    previous: dict[str, list[tuple[Passage, np.ndarray, np.ndarray]]] = {}
     if old is not None:
         vectors = old.vectors()
         for i, p in enumerate(old.passages):
-            previous.setdefault(p.doc, ([], []))[0].append(p)
-            previous[p.doc][1].append(i)
-        previous = {d: (ps, vectors[idx]) for d, (ps, idx) in previous.items()}
+            previous.setdefault(p.doc, []).append((p, vectors[i], old.passage_sentences(i)))
     old_files = old.manifest.files if old else {}
 
     fingerprints, kept, fresh, warnings = {}, {}, [], []
@@ -134,26 +135,29 @@ def build_index(
     if old is not None and not (added or changed or removed):
         return summary(len(old.passages), 0)
 
+    by_doc = {d: list(rows) for d, rows in kept.items()}
     if fresh:
         embedder = embedder or SentenceTransformerEmbedder(model)
-        new_vectors = embedder.encode([p.context() for p in fresh],
-                                      progress=(lambda d, t: progress("embed", d, t)) if progress else None)
-    else:
-        new_vectors = np.zeros((0, old.manifest.dim if old else 0), np.float32)
-    dim = int(new_vectors.shape[1]) if fresh else old.manifest.dim
+        sentence_texts = [[p.text[s:e] for s, e in split_sentences(p.text)] for p in fresh]
+        texts = [p.context() for p in fresh] + [t for ts in sentence_texts for t in ts]
+        encoded = embedder.encode(texts, progress=(lambda d, t: progress("embed", d, t)) if progress else None)
+        row = len(fresh)
+        for i, (p, ts) in enumerate(zip(fresh, sentence_texts)):
+            by_doc.setdefault(p.doc, []).append((p, encoded[i], encoded[row:row + len(ts)]))
+            row += len(ts)
+    dim = embedder.dim if fresh else old.manifest.dim
 
-    by_doc: dict[str, list[tuple[Passage, np.ndarray]]] = {d: list(zip(*kept[d])) for d in kept}
-    for p, v in zip(fresh, new_vectors):
-        by_doc.setdefault(p.doc, []).append((p, v))
-    ordered = [pv for d in sorted(by_doc) for pv in sorted(by_doc[d], key=lambda pv: (pv[0].start, pv[0].end))]
-    passages = [p for p, _ in ordered]
-    vectors = np.vstack([v for _, v in ordered]).astype(np.float32) if ordered else np.zeros((0, dim), np.float32)
+    ordered = [r for d in sorted(by_doc) for r in sorted(by_doc[d], key=lambda r: (r[0].start, r[0].end))]
+    passages = [p for p, _, _ in ordered]
+    empty = np.zeros((0, dim), np.float32)
+    vectors = np.vstack([v for _, v, _ in ordered]).astype(np.float32) if ordered else empty
+    sentences = np.vstack([empty] + [s for _, _, s in ordered]).astype(np.float32)
     if progress:
         progress("save", 0, 1)
     bm25 = lexical.build([p.context() for p in passages])
     manifest = store.Manifest(model=model, dim=dim, chunk_size=settings.chunk_size,
                               chunk_overlap=settings.chunk_overlap, docs=str(docs.resolve()), files=fingerprints)
-    store.save(index_dir, manifest, passages, vectors, bm25)
+    store.save(index_dir, manifest, passages, vectors, bm25, sentences)
     if progress:
         progress("save", 1, 1)
     return summary(len(passages), len(fresh))

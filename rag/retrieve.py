@@ -10,6 +10,7 @@ indexes or compose answers.
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -45,6 +46,9 @@ class Retriever:
         self._embedder = embedder
         if embedder is not None:
             self._check(embedder)
+        self._position = {(p.doc, p.start, p.end): i for i, p in enumerate(self.passages)}
+        self._queries: dict[str, np.ndarray] = {}  # a small cache: the answerer re-uses the query vector
+        self._lock = threading.Lock()
         self.docs = tuple(sorted({p.doc for p in self.passages}))
         self.years = {p.doc: p.year for p in self.passages}
         self._doc_ids = np.array([p.doc for p in self.passages], dtype=object)
@@ -87,10 +91,26 @@ class Retriever:
             mask &= self._year_ids == year
         return mask
 
+    def embed_query(self, question: str) -> np.ndarray:
+        """The question's (1, dim) vector, cached for the last few questions."""
+        vector = self._queries.get(question)
+        if vector is None:
+            vector = self.embedder.encode([question])
+            with self._lock:
+                if len(self._queries) >= 256:
+                    self._queries.clear()
+                self._queries[question] = vector
+        return vector
+
+    def sentence_vectors(self, passage: Passage) -> np.ndarray | None:
+        """Vectors of the passage's sentences (split_sentences order), if the index has them."""
+        i = self._position.get((passage.doc, passage.start, passage.end))
+        return None if i is None else self.index.passage_sentences(i)
+
     def _dense(self, question: str, n: int, mask: np.ndarray | None) -> list[tuple[int, float]]:
         import faiss
 
-        vector = self.embedder.encode([question])
+        vector = self.embed_query(question)
         params = None
         if mask is not None:
             params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.flatnonzero(mask).astype(np.int64)))

@@ -7,6 +7,8 @@ Layout of `index/`:
   passages.jsonl    one passage a line, in index order (doc, start, end, text, heading, ...)
   dense.faiss       a FAISS IndexFlatIP over the normalised passage embeddings
   bm25/             bm25s's own files (.npy and .json; no pickle)
+  sentences.npy     embeddings of every passage's sentences (`rag.sentences.split_sentences` order),
+                    passage after passage; `sentence_rows.npy` holds where each passage's rows start
 
 `save` writes everything to a temporary sibling directory and swaps it in with renames, so a crash
 mid-build leaves the previous index usable. `load` refuses a missing, corrupted or other-version
@@ -28,10 +30,12 @@ import numpy as np
 
 from rag import lexical
 from rag.errors import IndexStateError
+from rag.sentences import split_sentences
 from rag.types import Passage
 
 FORMAT_VERSION = 3
 MANIFEST, PASSAGES, DENSE, BM25 = "manifest.json", "passages.jsonl", "dense.faiss", "bm25"
+SENTENCES, SENTENCE_ROWS = "sentences.npy", "sentence_rows.npy"
 _LIBRARIES = ("rag-assistant", "faiss-cpu", "sentence-transformers", "bm25s", "langchain-text-splitters")
 
 
@@ -56,6 +60,13 @@ class StoredIndex:
     passages: tuple[Passage, ...]
     dense: object  # faiss.Index
     bm25: object  # bm25s.BM25
+    sentences: np.ndarray | None = None  # (n_sentences, dim), or None for an index saved without them
+    sentence_rows: np.ndarray | None = None  # (n_passages + 1,): passage i owns rows [r[i], r[i+1])
+
+    def passage_sentences(self, i: int) -> np.ndarray | None:
+        if self.sentences is None:
+            return None
+        return self.sentences[self.sentence_rows[i]:self.sentence_rows[i + 1]]
 
     def vectors(self) -> np.ndarray:
         return self.dense.reconstruct_n(0, self.dense.ntotal) if self.dense.ntotal else np.zeros((0, self.manifest.dim), np.float32)
@@ -99,8 +110,17 @@ def _recover(index_dir: Path) -> None:
         os.replace(olds[-1], index_dir)
 
 
-def save(index_dir: str | Path, manifest: Manifest, passages: list[Passage], vectors: np.ndarray, bm25) -> Manifest:
-    """Write the whole index to a temporary directory, then swap it in place of `index_dir`."""
+def sentence_rows(passages: list[Passage] | tuple[Passage, ...]) -> np.ndarray:
+    """Where each passage's sentence vectors start (one more entry than passages)."""
+    counts = [len(split_sentences(p.text)) for p in passages]
+    return np.concatenate([[0], np.cumsum(counts, dtype=np.int64)]).astype(np.int64)
+
+
+def save(index_dir: str | Path, manifest: Manifest, passages: list[Passage], vectors: np.ndarray, bm25,
+         sentences: np.ndarray | None = None) -> Manifest:
+    """Write the whole index to a temporary directory, then swap it in place of `index_dir`.
+
+    `sentences`, when given, holds one vector per sentence of every passage, in passage order."""
     import faiss
 
     index_dir = Path(index_dir)
@@ -121,6 +141,13 @@ def save(index_dir: str | Path, manifest: Manifest, passages: list[Passage], vec
         (tmp / BM25).mkdir()
         lexical.save(bm25, tmp / BM25)
         files = [PASSAGES, DENSE] + sorted(f"{BM25}/{p.name}" for p in (tmp / BM25).iterdir())
+        if sentences is not None:
+            rows = sentence_rows(passages)
+            if rows[-1] != len(sentences):
+                raise IndexStateError(f"{rows[-1]} sentences in the passages but {len(sentences)} sentence vectors")
+            np.save(tmp / SENTENCES, np.ascontiguousarray(sentences, dtype=np.float32), allow_pickle=False)
+            np.save(tmp / SENTENCE_ROWS, rows, allow_pickle=False)
+            files += [SENTENCES, SENTENCE_ROWS]
         manifest = Manifest(**{**asdict(manifest), "passages": len(passages),
                                "checksums": {name: _sha256(tmp / name) for name in files},
                                "versions": library_versions(), "format_version": FORMAT_VERSION})
@@ -176,6 +203,10 @@ def load(index_dir: str | Path) -> StoredIndex:
                     title=r["title"], year=r["year"], kind=r["kind"], line=r["line"]) for r in rows)
         dense = faiss.read_index(str(index_dir / DENSE))
         bm25 = lexical.load(index_dir / BM25)
+        sentences = rows = None
+        if SENTENCES in manifest.checksums:
+            sentences = np.load(index_dir / SENTENCES, allow_pickle=False)
+            rows = np.load(index_dir / SENTENCE_ROWS, allow_pickle=False)
     except (ValueError, KeyError, TypeError, RuntimeError, OSError) as exc:
         raise IndexStateError(f"index at {str(index_dir)!r} could not be read: {str(exc).splitlines()[0]}") from None
     if dense.ntotal != len(passages) or len(passages) != manifest.passages:
@@ -184,4 +215,7 @@ def load(index_dir: str | Path) -> StoredIndex:
             f"manifest says {manifest.passages}")
     if dense.d != manifest.dim:
         raise IndexStateError(f"index at {str(index_dir)!r} has vectors of dimension {dense.d}, manifest says {manifest.dim}")
-    return StoredIndex(index_dir, manifest, passages, dense, bm25)
+    if sentences is not None and (len(rows) != len(passages) + 1 or rows[-1] != len(sentences)
+                                  or sentences.shape[1:] != (manifest.dim,)):
+        raise IndexStateError(f"index at {str(index_dir)!r} is inconsistent: sentence vectors do not match the passages")
+    return StoredIndex(index_dir, manifest, passages, dense, bm25, sentences, rows)
