@@ -206,14 +206,16 @@ class Assistant:
         k, mode = k or self.k, mode or self.mode
         passages = self._retrieve(standalone, k, mode, doc)
         if not passages:
-            return Answer(standalone, ABSTAIN_MESSAGE, True, (), (), original)
+            return Answer(standalone, ABSTAIN_MESSAGE, True, (), (), original, 0.0, "no passage matched")
         if self.generator is not None:
             return self._generated(standalone, original, passages)
         ranked = self._score(standalone, self._candidates(passages))
         chosen = self._choose(standalone, ranked) if ranked else []
-        if not chosen or self.evidence_gap(standalone, chosen):
-            return Answer(standalone, ABSTAIN_MESSAGE, True, (), tuple(passages), original)
-        return self._compose(standalone, original, chosen, passages)
+        gap = self.evidence_gap(standalone, chosen) if chosen else "no sentence to quote"
+        score = round(chosen[0].score, 4) if chosen else 0.0
+        if gap:
+            return Answer(standalone, ABSTAIN_MESSAGE, True, (), tuple(passages), original, score, gap)
+        return self._compose(standalone, original, chosen, passages, score)
 
     def evidence_gap(self, question: str, chosen: Sequence[_Candidate]) -> str:
         """Why the chosen sentences do not answer the question, or '' when they may.
@@ -263,7 +265,7 @@ class Assistant:
         chosen = [best] + neighbours[:1]
         return sorted(chosen, key=lambda c: c.start)
 
-    def _compose(self, question: str, original: str, chosen: list[_Candidate], passages) -> Answer:
+    def _compose(self, question: str, original: str, chosen: list[_Candidate], passages, score: float) -> Answer:
         citations, parts = [], []
         for c in chosen:
             citation = Citation(len(citations) + 1, c.passage.doc, c.start, c.end, c.text, c.passage)
@@ -272,8 +274,9 @@ class Assistant:
             citations.append(citation)
             parts.append(f"{_shorten(' '.join(c.text.split()))} [{citation.n}]")
         if not citations:
-            return Answer(question, ABSTAIN_MESSAGE, True, (), tuple(passages), original)
-        return Answer(question, " ".join(parts), False, tuple(citations), tuple(passages), original)
+            return Answer(question, ABSTAIN_MESSAGE, True, (), tuple(passages), original, score,
+                          "no citation could be verified against the source files")
+        return Answer(question, " ".join(parts), False, tuple(citations), tuple(passages), original, score)
 
     def _generated(self, question: str, original: str, passages: list[Passage]) -> Answer:
         from rag.generate import verified_answer

@@ -85,3 +85,5 @@ class Answer:
     citations: tuple[Citation, ...] = ()
     passages: tuple[Passage, ...] = field(default=(), repr=False)
     original_question: str = ""
+    score: float = 0.0  # how well the best sentence matched (the abstention threshold applies to it)
+    reason: str = ""  # why it abstained, when it did

@@ -1,0 +1,159 @@
+"""Shared fixtures: a deterministic fake embedder, a toy corpus, and (for e2e) the real seed index."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+SEED_2025 = "000_dda85c429bc7d5d1.txt"
+SEED_2021 = "003_faae33e1e6895e79.txt"
+
+_WORD = re.compile(r"\w+")
+
+
+class FakeEmbedder:
+    """Bag-of-hashed-words vectors: deterministic, fast, and good enough to rank an obvious match first.
+
+    Counts every call (`calls`) and every text embedded (`texts_embedded`) so tests can check how much
+    an (incremental) build re-embedded.
+    """
+
+    def __init__(self, name: str = "fake-hash", dim: int = 64):
+        self.name = name
+        self.dim = dim
+        self.calls = 0
+        self.texts_embedded = 0
+        self.texts: list[str] = []
+
+    def vector(self, text: str) -> np.ndarray:
+        v = np.zeros(self.dim, dtype=np.float32)
+        for word in _WORD.findall(text.lower()):
+            bucket = int(hashlib.md5(word.encode("utf-8")).hexdigest(), 16) % self.dim
+            v[bucket] += 1.0
+        norm = float(np.linalg.norm(v))
+        return v / norm if norm else v
+
+    def encode(self, texts, progress=None) -> np.ndarray:
+        texts = list(texts)
+        self.calls += 1
+        self.texts_embedded += len(texts)
+        self.texts.extend(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            out[i] = self.vector(t)
+        if progress is not None:
+            progress(len(texts), len(texts))
+        return out
+
+
+# The toy corpus. Each animal file has words no other file has, so an obvious query has one obvious answer.
+TOY_FILES = {
+    "cat.txt": (
+        "The Cat\n"
+        "\n"
+        "Cats are small furry pets that purr and chase mice around the kitchen.\n"
+        "\n"
+        "A cat sleeps for most of the day and hunts at night.\n"
+    ),
+    "dog.txt": (
+        "The Dog\n"
+        "\n"
+        "Dogs bark at strangers, wag their tails and fetch sticks in the park.\n"
+        "\n"
+        "A dog needs a long walk every morning.\n"
+    ),
+    "animals/bird.txt": (
+        "The Bird\n"
+        "\n"
+        "Birds build nests of twigs and sing loudly at dawn.\n"
+        "\n"
+        "Feathers keep a bird warm while it flies south for the winter.\n"
+    ),
+    "fish.md": (
+        "# Fish\n"
+        "\n"
+        "## Habitat\n"
+        "\n"
+        "Fish swim in rivers, lakes and oceans and breathe through gills.\n"
+        "\n"
+        "## Food\n"
+        "\n"
+        "Goldfish eat flakes, plankton and tiny shrimp.\n"
+    ),
+    "report_2021.txt": (
+        "Annual Report 2021\n"
+        "\n"
+        "Revenue grew strongly and the company opened two new offices.\n"
+    ),
+    "report_2022.txt": (
+        "Annual Report 2022\n"
+        "\n"
+        "Revenue grew strongly again, revenue growth came from exports, and revenue per customer rose.\n"
+    ),
+}
+
+
+@pytest.fixture
+def toy_docs(tmp_path: Path) -> Path:
+    """A tiny documents folder (one file in a subfolder, one Markdown file, two yearly reports)."""
+    folder = tmp_path / "docs"
+    for rel, text in TOY_FILES.items():
+        path = folder / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture
+def toy_index(toy_docs: Path, tmp_path: Path, fake_embedder: FakeEmbedder) -> Path:
+    """The toy corpus indexed with the fake embedder."""
+    from rag.build import build_index
+
+    index = tmp_path / "index"
+    build_index(toy_docs, index, embedder=fake_embedder)
+    return index
+
+
+@pytest.fixture
+def toy_retriever(toy_index: Path, fake_embedder: FakeEmbedder):
+    from rag.retrieve import Retriever
+
+    return Retriever.load(toy_index, embedder=fake_embedder)
+
+
+# ---- the real model on the seeds (e2e), built once per session ----
+
+@pytest.fixture(scope="session")
+def real_embedder():
+    from rag.embed import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder()  # the packaged all-MiniLM-L6-v2, offline
+
+
+@pytest.fixture(scope="session")
+def seed_index(tmp_path_factory, real_embedder):
+    """The REAL index of seeds/ (real model, FAISS, BM25), built once with rag.build_index."""
+    from rag import build_index
+
+    index = tmp_path_factory.mktemp("seed") / "index"
+    summary = build_index(SEEDS, index, embedder=real_embedder)
+    assert summary.embedded == summary.passages > 0
+    return index
+
+
+@pytest.fixture(scope="session")
+def seed_retriever(seed_index, real_embedder):
+    from rag import Retriever
+
+    return Retriever.load(seed_index, embedder=real_embedder)

@@ -1,0 +1,252 @@
+"""rag.build.build_index: first build, incremental updates, rebuilds and their reasons, determinism."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rag.build
+from conftest import TOY_FILES, FakeEmbedder
+from rag import store
+from rag.build import build_index
+from rag.chunk import chunk_document
+from rag.errors import DocumentError
+from rag.load import parse
+
+
+def snapshot(index: Path) -> dict[str, tuple[int, bytes]]:
+    """Every file of an index directory: (mtime_ns, content)."""
+    return {p.relative_to(index).as_posix(): (p.stat().st_mtime_ns, p.read_bytes())
+            for p in sorted(index.rglob("*")) if p.is_file()}
+
+
+def passages_of(index: Path, doc: str):
+    loaded = store.load(index)
+    rows = [i for i, p in enumerate(loaded.passages) if p.doc == doc]
+    return [loaded.passages[i] for i in rows], loaded.vectors()[rows]
+
+
+def n_passages(rel: str, text: str) -> int:
+    return len(chunk_document(parse(rel, text)))
+
+
+@pytest.fixture
+def no_real_model(monkeypatch):
+    """Make loading the real model an error: these builds must use the fake embedder or none at all."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("the real embedding model was loaded")
+
+    monkeypatch.setattr(rag.build, "SentenceTransformerEmbedder", refuse)
+
+
+def test_first_build(toy_docs, tmp_path, fake_embedder, no_real_model):
+    s = build_index(toy_docs, tmp_path / "index", embedder=fake_embedder)
+    expected = sum(n_passages(rel, text) for rel, text in TOY_FILES.items())
+    assert (s.files, s.added, s.changed, s.removed, s.unchanged) == (6, 6, 0, 0, 0)
+    assert s.passages == s.embedded == expected
+    assert s.rebuilt_because == "" and s.warnings == () and s.wrote
+    assert fake_embedder.calls == 1
+    assert fake_embedder.texts_embedded >= expected  # passage contexts (and possibly their sentences)
+    loaded = store.load(tmp_path / "index")
+    assert len(loaded.passages) == expected
+    assert loaded.manifest.model == "fake-hash" and loaded.manifest.dim == 64
+    # passages are stored in (doc, start) order
+    assert [(p.doc, p.start) for p in loaded.passages] == sorted((p.doc, p.start) for p in loaded.passages)
+    assert "6 files" in str(s) and f"{expected} passages" in str(s)
+
+
+def test_unchanged_rebuild_embeds_nothing_and_writes_nothing(toy_docs, tmp_path, fake_embedder, no_real_model):
+    index = tmp_path / "index"
+    first = build_index(toy_docs, index, embedder=fake_embedder)
+    before, calls, texts = snapshot(index), fake_embedder.calls, fake_embedder.texts_embedded
+    second = build_index(toy_docs, index, embedder=fake_embedder)
+    assert (second.embedded, second.added, second.changed, second.removed) == (0, 0, 0, 0)
+    assert second.unchanged == 6 and second.passages == first.passages and not second.wrote
+    assert (fake_embedder.calls, fake_embedder.texts_embedded) == (calls, texts)
+    assert snapshot(index) == before  # same bytes, same mtimes: nothing rewritten
+    assert "nothing changed" in str(second)
+    # and with no embedder at all, no model is loaded either (no_real_model would raise)
+    third = build_index(toy_docs, index)
+    assert third.embedded == 0 and snapshot(index) == before
+
+
+def test_changed_file_re_embeds_only_its_passages(toy_docs, tmp_path, fake_embedder, no_real_model):
+    index = tmp_path / "index"
+    build_index(toy_docs, index, embedder=fake_embedder)
+    others_before = {d: passages_of(index, d) for d in ("dog.txt", "fish.md", "animals/bird.txt")}
+    new_text = ("The Cat\n\nCats now also climb trees and nap in the sun.\n\n"
+                "Kittens play with yarn.\n\nA cat grooms itself with its tongue.\n")
+    (toy_docs / "cat.txt").write_text(new_text, encoding="utf-8")
+    seen = len(fake_embedder.texts)
+    s = build_index(toy_docs, index, embedder=fake_embedder)
+    assert (s.added, s.changed, s.removed, s.unchanged) == (0, 1, 0, 5)
+    assert s.embedded == n_passages("cat.txt", new_text) == 3
+    new_texts = fake_embedder.texts[seen:]
+    assert new_texts and all(t.split("\n")[-1] in new_text for t in new_texts)  # only cat.txt was embedded
+    cat, cat_vectors = passages_of(index, "cat.txt")
+    assert [p.text for p in cat] == ["Cats now also climb trees and nap in the sun.", "Kittens play with yarn.",
+                                    "A cat grooms itself with its tongue."]
+    np.testing.assert_allclose(cat_vectors, fake_embedder.encode([p.context() for p in cat]), atol=1e-6)
+    for d, (ps, vs) in others_before.items():  # kept passages keep their vectors
+        ps2, vs2 = passages_of(index, d)
+        assert ps2 == ps
+        np.testing.assert_array_equal(vs2, vs)
+    assert store.load(index).manifest.files["cat.txt"] == store.file_fingerprint(toy_docs / "cat.txt")
+
+
+def test_added_and_deleted_files(toy_docs, tmp_path, fake_embedder, no_real_model):
+    index = tmp_path / "index"
+    first = build_index(toy_docs, index, embedder=fake_embedder)
+    horse = "The Horse\n\nHorses gallop across open fields and eat hay.\n"
+    (toy_docs / "animals" / "horse.txt").write_text(horse, encoding="utf-8")
+    s = build_index(toy_docs, index, embedder=fake_embedder)
+    assert (s.files, s.added, s.changed, s.removed, s.unchanged) == (7, 1, 0, 0, 6)
+    assert s.embedded == 1 and s.passages == first.passages + 1
+    assert [p.text for p in passages_of(index, "animals/horse.txt")[0]] == [
+        "Horses gallop across open fields and eat hay."]
+
+    calls = fake_embedder.calls
+    dog_passages = n_passages("dog.txt", TOY_FILES["dog.txt"])
+    (toy_docs / "dog.txt").unlink()
+    s = build_index(toy_docs, index, embedder=fake_embedder)
+    assert (s.files, s.added, s.changed, s.removed, s.unchanged) == (6, 0, 0, 1, 6)
+    assert s.embedded == 0 and fake_embedder.calls == calls  # a deletion needs no embedding
+    assert s.passages == first.passages + 1 - dog_passages
+    loaded = store.load(index)
+    assert "dog.txt" not in {p.doc for p in loaded.passages} and "dog.txt" not in loaded.manifest.files
+    assert loaded.dense.ntotal == len(loaded.passages) == s.passages
+
+
+def test_other_model_rebuilds_everything(toy_docs, tmp_path, fake_embedder, no_real_model):
+    index = tmp_path / "index"
+    first = build_index(toy_docs, index, embedder=fake_embedder)
+    other = FakeEmbedder(name="fake-other")
+    s = build_index(toy_docs, index, embedder=other)
+    assert "'fake-hash'" in s.rebuilt_because and "'fake-other'" in s.rebuilt_because
+    assert "model" in s.rebuilt_because
+    assert s.embedded == s.passages == first.passages and other.calls == 1
+    assert store.load(index).manifest.model == "fake-other"
+    assert "rebuilt:" in str(s)
+
+
+def test_other_chunk_settings_rebuild(toy_docs, tmp_path, fake_embedder, no_real_model):
+    index = tmp_path / "index"
+    first = build_index(toy_docs, index, embedder=fake_embedder)
+    s = build_index(toy_docs, index, embedder=fake_embedder, chunk_size=500, chunk_overlap=50)
+    assert "chunk settings" in s.rebuilt_because and "500/50" in s.rebuilt_because and "1000/150" in s.rebuilt_because
+    assert s.embedded == s.passages == first.passages
+    m = store.load(index).manifest
+    assert (m.chunk_size, m.chunk_overlap) == (500, 50)
+
+
+def test_corrupted_index_is_rebuilt_with_reason(toy_docs, tmp_path, fake_embedder, no_real_model):
+    index = tmp_path / "index"
+    first = build_index(toy_docs, index, embedder=fake_embedder)
+    (index / store.DENSE).write_bytes(b"garbage")
+    s = build_index(toy_docs, index, embedder=fake_embedder)
+    assert "dense.faiss" in s.rebuilt_because
+    assert s.embedded == s.passages == first.passages
+    assert store.load(index).dense.ntotal == first.passages
+
+
+def test_other_format_version_is_rebuilt(toy_docs, tmp_path, fake_embedder, no_real_model):
+    index = tmp_path / "index"
+    build_index(toy_docs, index, embedder=fake_embedder)
+    path = index / store.MANIFEST
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    raw["format_version"] = store.FORMAT_VERSION - 1
+    path.write_text(json.dumps(raw), encoding="utf-8")
+    s = build_index(toy_docs, index, embedder=fake_embedder)
+    assert "format version" in s.rebuilt_because
+    assert store.load(index).manifest.format_version == store.FORMAT_VERSION
+
+
+def test_builds_are_deterministic(toy_docs, tmp_path, no_real_model):
+    a, b = tmp_path / "a" / "index", tmp_path / "b" / "index"
+    build_index(toy_docs, a, embedder=FakeEmbedder())
+    build_index(toy_docs, b, embedder=FakeEmbedder())
+    files_a = {k: v for k, (_, v) in snapshot(a).items()}
+    files_b = {k: v for k, (_, v) in snapshot(b).items()}
+    assert sorted(files_a) == sorted(files_b)
+    for name in (store.PASSAGES, store.DENSE, store.MANIFEST):
+        assert files_a[name] == files_b[name], name
+    assert files_a == files_b
+
+
+def test_incremental_build_equals_fresh_build(toy_docs, tmp_path, fake_embedder, no_real_model):
+    """Updating an index file by file ends in the same passages and vectors as building it from scratch."""
+    index = tmp_path / "index"
+    build_index(toy_docs, index, embedder=fake_embedder)
+    (toy_docs / "dog.txt").write_text("The Dog\n\nDogs dig holes in the garden.\n", encoding="utf-8")
+    (toy_docs / "fish.md").unlink()
+    build_index(toy_docs, index, embedder=fake_embedder)
+    build_index(toy_docs, tmp_path / "fresh", embedder=FakeEmbedder())
+    inc, fresh = store.load(index), store.load(tmp_path / "fresh")
+    assert inc.passages == fresh.passages
+    np.testing.assert_array_equal(inc.vectors(), fresh.vectors())
+    assert (index / store.PASSAGES).read_bytes() == (tmp_path / "fresh" / store.PASSAGES).read_bytes()
+
+
+def test_progress_is_reported(toy_docs, tmp_path, fake_embedder):
+    events = []
+    build_index(toy_docs, tmp_path / "index", embedder=fake_embedder, progress=lambda *e: events.append(e))
+    assert ("read", 6, 6) in events
+    assert {stage for stage, _, _ in events} >= {"read", "embed", "save"}
+    assert [e for e in events if e[0] == "read"] == [("read", n, 6) for n in range(1, 7)]
+
+
+def test_unreadable_file_is_skipped_with_warning(toy_docs, tmp_path, fake_embedder, no_real_model):
+    (toy_docs / "broken.txt").write_bytes(b"\xff\xfe\x00\x01binary")
+    s = build_index(toy_docs, tmp_path / "index", embedder=fake_embedder)
+    assert s.files == 6 and len(s.warnings) == 1 and "broken.txt" in s.warnings[0]
+    assert "broken.txt" not in store.load(tmp_path / "index").manifest.files
+
+
+def test_empty_folder(tmp_path, fake_embedder):
+    (tmp_path / "docs").mkdir()
+    with pytest.raises(DocumentError, match="no .txt or .md files"):
+        build_index(tmp_path / "docs", tmp_path / "index", embedder=fake_embedder)
+    assert not (tmp_path / "index").exists()
+
+
+def test_missing_folder(tmp_path, fake_embedder):
+    with pytest.raises(DocumentError, match="does not exist"):
+        build_index(tmp_path / "nowhere", tmp_path / "index", embedder=fake_embedder)
+
+
+def test_folder_with_only_a_binary_file(tmp_path, fake_embedder):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "photo.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR")
+    with pytest.raises(DocumentError) as info:
+        build_index(docs, tmp_path / "index", embedder=fake_embedder)
+    assert "photo.txt" in str(info.value)
+    assert fake_embedder.calls == 0 and not (tmp_path / "index").exists()
+
+
+def test_index_dir_is_left_alone_when_build_fails(toy_docs, tmp_path, fake_embedder):
+    index = tmp_path / "index"
+    build_index(toy_docs, index, embedder=fake_embedder)
+    before = snapshot(index)
+    shutil.rmtree(toy_docs)
+    toy_docs.mkdir()
+    with pytest.raises(DocumentError):
+        build_index(toy_docs, index, embedder=fake_embedder)
+    assert snapshot(index) == before
+
+
+@pytest.mark.xfail(strict=True, reason="rag/build.py build_index(): an embedder with the index's model name but another "
+                   "dimension is not detected (_reusable() compares only the name and chunk settings); the kept "
+                   "64-d vectors are np.vstack-ed with the new 32-d ones and a raw numpy ValueError escapes "
+                   "instead of a rebuild whose reason names the dimensions")
+def test_same_model_name_other_dimension_rebuilds(toy_docs, tmp_path, fake_embedder):
+    index = tmp_path / "index"
+    build_index(toy_docs, index, embedder=fake_embedder)
+    (toy_docs / "dog.txt").write_text("The Dog\n\nDogs dig holes.\n", encoding="utf-8")
+    s = build_index(toy_docs, index, embedder=FakeEmbedder(dim=32))
+    assert "dimension" in s.rebuilt_because
+    assert store.load(index).manifest.dim == 32

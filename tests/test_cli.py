@@ -1,0 +1,161 @@
+"""rag.cli.main in-process (with the fake embedder) and once as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import rag.build
+import rag.retrieve
+from conftest import ROOT, FakeEmbedder
+from rag.cli import main
+
+
+@pytest.fixture
+def fake_model(monkeypatch):
+    """Every model the CLI would load is the fake one; returns the list of names it was asked for."""
+    made = []
+
+    def factory(name="fake-hash", *args, **kwargs):
+        made.append(name)
+        return FakeEmbedder()
+
+    monkeypatch.setattr(rag.retrieve, "SentenceTransformerEmbedder", factory)
+    monkeypatch.setattr(rag.build, "SentenceTransformerEmbedder", factory)
+    return made
+
+
+def one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("rag: error:")
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_index_missing_folder(tmp_path, capsys):
+    code = main(["index", str(tmp_path / "nowhere"), "--index", str(tmp_path / "index"), "-q"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    line = one_error_line(err)
+    assert "nowhere" in line and "does not exist" in line
+    assert out == ""
+    assert not (tmp_path / "index").exists()
+
+
+def test_index_builds_then_reports_nothing_changed(toy_docs, tmp_path, capsys, fake_model):
+    index = tmp_path / "index"
+    assert main(["index", str(toy_docs), "--index", str(index), "--model", "fake-hash", "-q"]) == 0
+    out, err = capsys.readouterr()
+    assert "6 files" in out and "6 added" in out and err == ""
+    assert main(["index", str(toy_docs), "--index", str(index), "-q"]) == 0
+    out, _ = capsys.readouterr()
+    assert "nothing changed" in out and "0 embedded" in out
+    assert fake_model == ["fake-hash"]  # the second run needed no model
+
+
+def test_index_warns_about_skipped_files(toy_docs, tmp_path, capsys, fake_model):
+    (toy_docs / "blob.txt").write_bytes(b"\x00\x01\x02")
+    assert main(["index", str(toy_docs), "--index", str(tmp_path / "index"), "--model", "fake-hash", "-q"]) == 0
+    _, err = capsys.readouterr()
+    assert [line for line in err.splitlines() if line.startswith("warning:")] == [
+        line for line in err.splitlines() if line.strip()]
+    assert "blob.txt" in err
+
+
+def test_search_json(toy_index, toy_docs, capsys, fake_model):
+    code = main(["search", "Why do cats purr and chase mice?", "--index", str(toy_index), "--docs", str(toy_docs),
+                 "--json", "-k", "3"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["question"] == "Why do cats purr and chase mice?"
+    passages = data["passages"]
+    assert isinstance(passages, list) and 1 <= len(passages) <= 3
+    for p in passages:
+        assert {"doc", "start", "end", "text", "heading", "score"} <= set(p)
+        assert isinstance(p["start"], int) and isinstance(p["end"], int) and isinstance(p["heading"], list)
+        assert (toy_docs / p["doc"]).read_text(encoding="utf-8")[p["start"]:p["end"]] == p["text"]
+    assert passages[0]["doc"] == "cat.txt"
+    assert passages[0]["heading"] == ["The Cat"]
+    assert [p["score"] for p in passages] == sorted((p["score"] for p in passages), reverse=True)
+    assert fake_model == ["fake-hash"]
+
+
+@pytest.mark.parametrize("mode", ["dense", "bm25"])
+def test_search_text_output(toy_index, toy_docs, capsys, fake_model, mode):
+    assert main(["search", "Do fish breathe through gills?", "--index", str(toy_index), "--mode", mode,
+                 "-k", "1"]) == 0
+    out, _ = capsys.readouterr()
+    first = out.splitlines()[0]
+    assert first.startswith("[1] ") and "fish.md:" in first and "Habitat" in first
+    assert "Fish swim in rivers, lakes and oceans and breathe through gills." in out
+
+
+def test_search_with_doc_and_year_filters(toy_index, capsys, fake_model):
+    assert main(["search", "revenue", "--index", str(toy_index), "--doc", "report_2022", "--json"]) == 0
+    assert {p["doc"] for p in json.loads(capsys.readouterr().out)["passages"]} == {"report_2022.txt"}
+    assert main(["search", "revenue", "--index", str(toy_index), "--year", "2021", "--json"]) == 0
+    assert {p["doc"] for p in json.loads(capsys.readouterr().out)["passages"]} == {"report_2021.txt"}
+
+
+def test_search_unknown_doc(toy_index, capsys, fake_model):
+    code = main(["search", "cats", "--index", str(toy_index), "--doc", "unicorn.txt"])
+    out, err = capsys.readouterr()
+    assert code == 1 and out == ""
+    assert "unicorn.txt" in one_error_line(err)
+
+
+def test_search_bad_k_value(toy_index, capsys, fake_model):
+    code = main(["search", "cats", "--index", str(toy_index), "-k", "0"])
+    assert code == 1
+    assert "k of 0" in one_error_line(capsys.readouterr().err)
+
+
+def test_search_corrupted_index(toy_index, toy_docs, capsys, fake_model):
+    (toy_index / "dense.faiss").write_bytes(b"junk")
+    code = main(["search", "cats", "--index", str(toy_index), "--docs", str(toy_docs)])
+    assert code == 1
+    assert "dense.faiss" in one_error_line(capsys.readouterr().err)
+
+
+def test_search_missing_index_and_docs(tmp_path, capsys):
+    code = main(["search", "cats", "--index", str(tmp_path / "no-index"), "--docs", str(tmp_path / "no-docs")])
+    assert code == 1
+    assert "no index" in one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("argv", [
+    [],
+    ["search"],
+    ["search", "cats", "--mode", "nope"],
+    ["search", "cats", "-k", "three"],
+    ["search", "cats", "--year", "last"],
+    ["frobnicate"],
+    ["index", "--no-such-flag"],
+])
+def test_bad_arguments_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert "usage:" in capsys.readouterr().err
+
+
+def test_subprocess_missing_index_has_no_traceback(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "search", "what is a cat?", "--index", str(tmp_path / "missing-index"),
+         "--docs", str(tmp_path / "missing-docs")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rag: error:"), proc.stderr
+    assert "missing-index" in lines[0]
+    assert proc.stdout == ""
+    assert not (tmp_path / "missing-index").exists()

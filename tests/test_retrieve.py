@@ -1,0 +1,215 @@
+"""rag.retrieve: modes, ordering, filters, the year preference, rrf(), and embedder checks (fake embedder)."""
+
+from __future__ import annotations
+
+import pytest
+
+import rag.retrieve
+from conftest import FakeEmbedder
+from rag.errors import IndexStateError, RagError
+from rag.retrieve import MODES, RRF_K, YEAR_BONUS, Retriever, rrf
+
+OBVIOUS = [
+    ("Why do cats purr and chase mice?", "cat.txt"),
+    ("Which dogs bark at strangers and fetch sticks?", "dog.txt"),
+    ("Where do birds build nests of twigs?", "animals/bird.txt"),
+    ("Do fish breathe through gills?", "fish.md"),
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("question, doc", OBVIOUS)
+def test_obvious_query_finds_obvious_doc(toy_retriever, mode, question, doc):
+    results = toy_retriever.search(question, k=3, mode=mode)
+    assert results[0].doc == doc
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_scores_descending_and_k_respected(toy_retriever, mode):
+    for k in (1, 2, 3):
+        results = toy_retriever.search("revenue grew and cats purr", k=k, mode=mode)
+        assert 1 <= len(results) <= k
+        scores = [p.score for p in results]
+        assert scores == sorted(scores, reverse=True)
+        assert len({p.id for p in results}) == len(results)
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense"])
+def test_k_larger_than_the_index(toy_retriever, mode):
+    results = toy_retriever.search("animals", k=100, mode=mode)
+    assert len(results) == len(toy_retriever.passages)  # dense ranks every passage
+
+
+def test_bm25_returns_only_matching_passages(toy_retriever):
+    results = toy_retriever.search("goldfish", k=5, mode="bm25")
+    assert [p.doc for p in results] == ["fish.md"]
+    assert results[0].text == "Goldfish eat flakes, plankton and tiny shrimp."
+    assert toy_retriever.search("zzzunknownword", k=5, mode="bm25") == []
+
+
+def test_dense_scores_are_cosine_similarities(toy_retriever, fake_embedder):
+    (top,) = toy_retriever.search("Do fish breathe through gills?", k=1, mode="dense")
+    q = fake_embedder.vector("Do fish breathe through gills?")
+    expected = float(q @ fake_embedder.vector(top.context()))
+    assert top.score == pytest.approx(expected, abs=1e-5)
+
+
+def test_results_are_exact_spans_of_the_files(toy_retriever, toy_docs):
+    for p in toy_retriever.search("cats dogs birds fish revenue", k=10, mode="hybrid"):
+        assert (toy_docs / p.doc).read_text(encoding="utf-8")[p.start:p.end] == p.text
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("doc", ["dog.txt", "dog", "animals/bird.txt", "bird.txt"])
+def test_doc_filter(toy_retriever, mode, doc):
+    results = toy_retriever.search("cats purr and chase mice, dogs bark, birds sing", k=5, mode=mode, doc=doc)
+    assert results
+    expected = "dog.txt" if doc.startswith("dog") else "animals/bird.txt"
+    assert {p.doc for p in results} == {expected}
+
+
+def test_unknown_doc_is_an_error(toy_retriever):
+    with pytest.raises(RagError, match="no document 'unicorn.txt'") as info:
+        toy_retriever.search("cats", doc="unicorn.txt")
+    assert "cat.txt" in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_year_filter(toy_retriever, mode):
+    results = toy_retriever.search("revenue grew strongly", k=5, mode=mode, year=2021)
+    assert results and {p.doc for p in results} == {"report_2021.txt"}
+    assert toy_retriever.search("revenue grew strongly", k=5, mode=mode, year=1999) == []
+
+
+def test_question_naming_a_year_prefers_that_doc_in_hybrid(toy_retriever):
+    question = "revenue growth from exports in 2021"
+    # Without the year preference report_2022 wins: it says "revenue" three times and mentions exports.
+    for mode in ("dense", "bm25"):
+        ranked = toy_retriever.search(question, k=2, mode=mode)
+        assert [p.doc for p in ranked] == ["report_2022.txt", "report_2021.txt"]
+    hybrid = toy_retriever.search(question, k=2, mode="hybrid")
+    assert [p.doc for p in hybrid] == ["report_2021.txt", "report_2022.txt"]
+    # second in both rankings, plus the bonus; the other is first in both
+    assert hybrid[0].score == pytest.approx(2 / (RRF_K + 2) + YEAR_BONUS, abs=1e-6)
+    assert hybrid[1].score == pytest.approx(2 / (RRF_K + 1), abs=1e-6)
+    # a year that is no document's year changes nothing
+    assert toy_retriever.named_years("revenue in 1999 and 2021") == {2021}
+    plain = toy_retriever.search("revenue growth from exports in 1999", k=2, mode="hybrid")
+    assert plain[0].doc == "report_2022.txt"
+
+
+def test_explicit_year_filter_disables_the_bonus(toy_retriever):
+    (only,) = toy_retriever.search("revenue growth from exports in 2021", k=3, mode="hybrid", year=2021)
+    assert only.doc == "report_2021.txt"
+    assert only.score == pytest.approx(2 / (RRF_K + 1), abs=1e-6)  # first in both rankings, no bonus
+
+
+@pytest.mark.parametrize("mode", ["nope", "HYBRID", ""])
+def test_bad_mode(toy_retriever, mode):
+    with pytest.raises(RagError, match="mode"):
+        toy_retriever.search("cats", mode=mode)
+
+
+@pytest.mark.parametrize("k", [0, -1, 2.5, "3", None])
+def test_bad_k(toy_retriever, k):
+    with pytest.raises(RagError, match="k of"):
+        toy_retriever.search("cats", k=k)
+
+
+@pytest.mark.parametrize("question", ["", "   ", "\n\t", None])
+def test_empty_question(toy_retriever, fake_embedder, question):
+    calls = fake_embedder.calls
+    assert toy_retriever.search(question) == []
+    assert fake_embedder.calls == calls
+
+
+def test_rrf_arithmetic():
+    fused = rrf([[3, 1, 2], [1, 4]], k=60)
+    assert fused == pytest.approx({
+        3: 1 / 61,
+        1: 1 / 62 + 1 / 61,
+        2: 1 / 63,
+        4: 1 / 62,
+    })
+    assert max(fused, key=fused.get) == 1  # in both lists beats first in one
+
+
+def test_rrf_small_k_and_edge_cases():
+    assert rrf([[7, 8]], k=1) == pytest.approx({7: 1 / 2, 8: 1 / 3})
+    assert rrf([]) == {}
+    assert rrf([[], []]) == {}
+    assert rrf([[5], [5], [5]]) == pytest.approx({5: 3 / (RRF_K + 1)})
+
+
+def test_hybrid_scores_are_rrf_of_dense_and_bm25(toy_retriever):
+    q = "cats purr at night"
+    n = len(toy_retriever.passages)
+    dense_results = toy_retriever.search(q, k=n, mode="dense")
+    bm25_results = toy_retriever.search(q, k=n, mode="bm25")
+    expected = rrf([[p.id for p in dense_results], [p.id for p in bm25_results]])
+    hybrid = {p.id: p.score for p in toy_retriever.search(q, k=n, mode="hybrid")}
+    assert set(hybrid) == set(expected)
+    # passages whose score ties with another's may take either rank; check all the others exactly
+    tied = set()
+    for results in (dense_results, bm25_results):
+        scores = [p.score for p in results]
+        tied |= {p.id for p in results if scores.count(p.score) > 1}
+    untied = [i for i in expected if i not in tied]
+    assert len(untied) >= 3
+    assert {i: hybrid[i] for i in untied} == pytest.approx({i: expected[i] for i in untied}, abs=1e-6)
+    assert max(hybrid, key=hybrid.get) == dense_results[0].id == bm25_results[0].id
+
+
+def test_wrong_dimension_embedder(toy_index):
+    with pytest.raises(IndexStateError, match="dimension 64") as info:
+        Retriever.load(toy_index, embedder=FakeEmbedder(dim=32))
+    assert "32" in str(info.value)
+
+
+def test_wrong_model_name_embedder(toy_index):
+    with pytest.raises(IndexStateError, match="'fake-hash'") as info:
+        Retriever.load(toy_index, embedder=FakeEmbedder(name="other-model"))
+    assert "other-model" in str(info.value)
+
+
+def test_missing_index(tmp_path):
+    with pytest.raises(IndexStateError, match="no index"):
+        Retriever.load(tmp_path / "none", embedder=FakeEmbedder())
+
+
+def test_passed_embedder_is_used_and_no_model_is_loaded(toy_index, fake_embedder, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded although an embedder was passed")
+
+    monkeypatch.setattr(rag.retrieve, "SentenceTransformerEmbedder", refuse)
+    retriever = Retriever.load(toy_index, embedder=fake_embedder)
+    calls = fake_embedder.calls
+    for q in ("cats", "dogs", "birds"):
+        retriever.search(q, mode="dense")
+    assert fake_embedder.calls > calls
+    assert retriever.embedder is fake_embedder
+
+
+def test_lazy_embedder_is_constructed_once(toy_index, monkeypatch):
+    made = []
+
+    def factory(name, *args, **kwargs):
+        made.append(name)
+        return FakeEmbedder(name=name)
+
+    monkeypatch.setattr(rag.retrieve, "SentenceTransformerEmbedder", factory)
+    retriever = Retriever.load(toy_index)
+    assert made == []  # nothing loaded until a question needs it
+    assert retriever.search("cats purr", mode="bm25")  # BM25 needs no model
+    assert made == []
+    for q in ("cats purr", "dogs bark", "fish swim", "birds sing"):
+        for mode in ("dense", "hybrid"):
+            assert retriever.search(q, mode=mode)
+    assert made == ["fake-hash"]  # the model named in the manifest, once
+
+
+def test_lazy_embedder_of_wrong_dimension_is_refused(toy_index, monkeypatch):
+    monkeypatch.setattr(rag.retrieve, "SentenceTransformerEmbedder", lambda name, *a, **k: FakeEmbedder(name, dim=16))
+    retriever = Retriever.load(toy_index)
+    with pytest.raises(IndexStateError, match="dimension"):
+        retriever.search("cats", mode="dense")
