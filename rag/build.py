@@ -53,13 +53,16 @@ class BuildSummary:
                 f"{what}{why}; {self.seconds:.2f}s")
 
 
-def _reusable(old: store.StoredIndex | None, model: str, settings: ChunkSettings, reason: str) -> str:
+def _reusable(old: store.StoredIndex | None, model: str, settings: ChunkSettings, reason: str,
+              dim: int | None) -> str:
     """Why `old` cannot be reused ('' if it can)."""
     if old is None:
         return reason
     m = old.manifest
     if m.model != model:
         return f"model changed from {m.model!r} to {model!r}"
+    if dim is not None and dim != m.dim:
+        return f"embedding dimension changed from {m.dim} to {dim} (model {model!r})"
     if (m.chunk_size, m.chunk_overlap) != (settings.chunk_size, settings.chunk_overlap):
         return (f"chunk settings changed from {m.chunk_size}/{m.chunk_overlap} "
                 f"to {settings.chunk_size}/{settings.chunk_overlap}")
@@ -92,7 +95,7 @@ def build_index(
             reason = str(exc)
     if model is None:
         model = embedder.name if embedder else (old.manifest.model if old else DEFAULT_MODEL)
-    reason = _reusable(old, model, settings, reason)
+    reason = _reusable(old, model, settings, reason, embedder.dim if embedder else None)
     if reason and old is not None:
         old = None
     if not index_dir.exists():

@@ -23,7 +23,7 @@ from rag.types import Document, Passage
 @dataclass(frozen=True)
 class ChunkSettings:
     chunk_size: int = 1000
-    chunk_overlap: int = 150
+    chunk_overlap: int = 320  # whole sentences are carried over, so this must exceed a typical sentence
 
     def __post_init__(self) -> None:
         if self.chunk_size < 50:

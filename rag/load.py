@@ -111,12 +111,12 @@ def parse(doc: str, text: str) -> Document:
     lines, pos = [], 0
     for raw in text.split("\n"):
         stripped = raw.rstrip()
-        lead = len(stripped) - len(stripped.lstrip())
-        lines.append((pos + lead, pos + len(stripped), stripped.strip()))
+        lead = len(stripped) - len(stripped.lstrip("\ufeff \t"))  # a byte-order mark is not text
+        lines.append((pos + lead, pos + len(stripped), stripped[lead:].strip()))
         pos += len(raw) + 1
     nonblank = [i for i, (_, _, s) in enumerate(lines) if s]
     if not nonblank:
-        return Document(doc, text, Path(doc).stem, None, ())
+        return Document(doc, text, Path(doc).stem.replace("_", " "), None, ())
 
     first = lines[nonblank[0]][2]
     has_title = len(nonblank) > 1 and len(first) <= MAX_HEADING_CHARS and first[-1] not in ".;,:"
@@ -131,10 +131,13 @@ def parse(doc: str, text: str) -> Document:
     prev_kind = "blank"  # kind of the previous non-blank line: heading | body
 
     def flush() -> None:
-        nonlocal cur
+        nonlocal cur, pending_caption
         if cur is not None:
             blocks.append(Block(cur["start"], cur["end"], cur["heading"], cur["kind"]))
             cur = None
+        if pending_caption is not None:  # a caption not followed by its paragraph stands alone
+            blocks.append(Block(*pending_caption, tuple(h for _, h in stack), "caption"))
+            pending_caption = None
 
     for n, i in enumerate(nonblank):
         start, end, line = lines[i]
@@ -162,6 +165,7 @@ def parse(doc: str, text: str) -> Document:
         elif _CAPTION.match(line):
             flush()
             pending_caption = (start, end)
+            continue
         elif _FOOTNOTE_LINE(line):
             flush()
             cur = {"start": start, "end": end, "kind": "footnote", "heading": heading, "line": line}
@@ -171,16 +175,17 @@ def parse(doc: str, text: str) -> Document:
         ):
             cur["end"], cur["line"] = end, line
         else:
+            caption, pending_caption = pending_caption, None  # the paragraph right after a caption takes it
             flush()
             kind = "list" if _BULLET.match(line) else "paragraph"
             cur = {"start": start, "end": end, "kind": kind, "heading": heading, "line": line}
-            if pending_caption is not None:
-                cur["start"], cur["kind"] = pending_caption[0], "caption"
-        if cur is not None and pending_caption is not None and cur["start"] == pending_caption[0]:
-            pending_caption = None
+            if caption is not None and not blank_before:
+                cur["start"], cur["kind"] = caption[0], "caption"
+            elif caption is not None:
+                blocks.append(Block(*caption, heading, "caption"))
+        if pending_caption is not None and n + 1 < len(nonblank) and nonblank[n + 1] != i + 1:
+            flush()  # a blank line after the caption: it stands alone
     flush()
-    if pending_caption is not None:  # a caption at the very end stands alone
-        blocks.append(Block(pending_caption[0], pending_caption[1], tuple(h for _, h in stack), "caption"))
     return Document(doc, text, title, year, tuple(blocks))
 
 

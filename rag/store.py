@@ -105,9 +105,14 @@ def _recover(index_dir: Path) -> None:
     """Finish a swap that a crash interrupted: put the previous index back if the new one is missing."""
     if index_dir.exists():
         return
-    olds = sorted(index_dir.parent.glob(f".{index_dir.name}.old-*"))
-    if olds:
-        os.replace(olds[-1], index_dir)
+    old = _displaced(index_dir)
+    if old.exists():
+        os.replace(old, index_dir)
+
+
+def _displaced(index_dir: Path) -> Path:
+    """Where a swap parks the previous index until the new one is in place (one fixed name)."""
+    return index_dir.parent / f".{index_dir.name}.old"
 
 
 def sentence_rows(passages: list[Passage] | tuple[Passage, ...]) -> np.ndarray:
@@ -152,14 +157,12 @@ def save(index_dir: str | Path, manifest: Manifest, passages: list[Passage], vec
                                "checksums": {name: _sha256(tmp / name) for name in files},
                                "versions": library_versions(), "format_version": FORMAT_VERSION})
         (tmp / MANIFEST).write_text(json.dumps(asdict(manifest), indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        old = None
+        old = _displaced(index_dir)
+        shutil.rmtree(old, ignore_errors=True)  # left over from a swap whose clean-up did not run
         if index_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.old-", dir=index_dir.parent))
-            old.rmdir()  # only its unique name is wanted
             os.replace(index_dir, old)
         os.replace(tmp, index_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

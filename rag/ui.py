@@ -39,7 +39,8 @@ _BIDI = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _MARKER = re.compile(r"\[(\d{1,2})\]")
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$])")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]|~$])")
+_MD_LINE_START = re.compile(r"^(\s*)([#+-]|\d+[.)])", re.M)  # headings, list items
 
 
 class InputError(RagError):
@@ -100,7 +101,10 @@ def clean_settings(k: object, mode: object, doc: object, docs: Sequence[str]) ->
 def escape_markdown(text: str) -> str:
     """`text` shown literally by a Markdown renderer that also accepts HTML: HTML-escaped, and
     Markdown punctuation backslash-escaped."""
-    return html.escape(_MD_SPECIAL.sub(r"\\\1", text), quote=False)
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    text = _MD_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2) if not m.group(2)[0].isdigit()
+                              else m.group(1) + m.group(2)[:-1] + "\\" + m.group(2)[-1], text)
+    return html.escape(text, quote=False)
 
 
 def heading_path(passage) -> str:
@@ -151,8 +155,8 @@ def highlight(text: str, spans: Iterable[tuple[int, int, int]]) -> str:
     so a mark never splits an entity."""
     out, pos = [], 0
     for start, end, n in sorted(spans):
-        start, end = max(start, pos, 0), min(end, len(text))
-        if start >= end:
+        start, end = max(start, 0), min(end, len(text))
+        if start < pos or start >= end:  # overlaps an earlier mark, or empty after clipping
             continue
         out.append(html.escape(text[pos:start]))
         out.append(f'<mark data-n="{int(n)}">{html.escape(text[start:end])}</mark><sup class="src-sup">[{int(n)}]</sup>')
@@ -170,7 +174,7 @@ def _card(passage, spans, label: str, extra_class: str = "") -> str:
     badges = f'<span class="src-n">{html.escape(label)}</span> ' if label else ""
     return (
         f'<div class="src-card {extra_class}">'
-        f'<div class="src-title">{badges}<b>{html.escape(doc_label(passage))}</b></div>'
+        f'<div class="src-title">{badges}<span class="src-doc">{html.escape(doc_label(passage))}</span></div>'
         + (f'<div class="src-path">{html.escape(where)}</div>' if where else "")
         + f'<div class="src-meta">{html.escape(passage.doc)} · line {int(passage.line)}'
         f' · score {float(passage.score):.4f}</div>'
@@ -252,15 +256,15 @@ def safe_filename(name: object) -> str:
     raw = clean_text(name).strip()
     base = PureWindowsPath(PurePosixPath(raw).name).name  # drops "../", "a/b/", "C:\\x\\"
     base = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode("ascii")
-    base = _UNSAFE_NAME.sub("_", base).strip("._- ")
-    base = re.sub(r"\.{2,}", ".", base)
     stem, dot, suffix = base.rpartition(".")
     if not dot:
         stem, suffix = base, ""
-    stem = stem.strip("._-")[: MAX_NAME_CHARS - len(suffix) - 1]
+    suffix = re.sub(r"[^a-z0-9]", "", suffix.lower())[:10]
+    stem = _UNSAFE_NAME.sub("_", stem)
+    stem = re.sub(r"\.{2,}", ".", stem).strip("._- ")[: MAX_NAME_CHARS - len(suffix) - 1]
     if not stem:
         raise InputError(f"{raw}: not a usable file name")
-    return f"{stem}.{suffix.lower()}" if suffix else stem
+    return f"{stem}.{suffix}" if suffix else stem
 
 
 def shown_name(path: str | Path, name: str | None = None) -> str:
@@ -317,13 +321,13 @@ class UploadReport:
         lines = []
         if self.saved:
             lines.append(f"Added {len(self.saved)} document{'s' * (len(self.saved) != 1)}: "
-                         + ", ".join(f"`{escape_markdown(n)}`" for n in self.saved)
+                         + ", ".join(f"**{escape_markdown(n)}**" for n in self.saved)
                          + ". They are searchable now.")
         if self.error:
             lines.append(f"Indexing failed, nothing was added: {escape_markdown(self.error)}")
         if self.rejected:
             lines.append("Rejected:")
-            lines.extend(f"- `{escape_markdown(n)}`: {escape_markdown(r)}" for n, r in self.rejected)
+            lines.extend(f"- **{escape_markdown(n)}**: {escape_markdown(r)}" for n, r in self.rejected)
         return "\n".join(lines) or "No files were uploaded."
 
 

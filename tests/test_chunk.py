@@ -102,9 +102,6 @@ def test_sentence_longer_than_chunk_size_is_split_further():
     assert all(len(p.text) <= 100 and p.text == text[p.start:p.end] for p in passages)
 
 
-@pytest.mark.xfail(strict=True, reason="rag/chunk.py: with the default ChunkSettings(1000, 150) the long seed "
-                   "paragraphs are split with no overlap at all: RecursiveCharacterTextSplitter only carries over "
-                   "whole sentences shorter than chunk_overlap, and the seeds' sentences are longer than 150 chars")
 def test_long_seed_paragraphs_overlap_with_default_settings(seed_docs):
     settings = ChunkSettings()
     split = 0

@@ -274,18 +274,12 @@ def test_file_instead_of_folder(tmp_path):
         load_folder(f)
 
 
-# ---- bugs found while writing these tests (see the report) ----
-
-CAPTION_BUG = ("rag/load.py parse(): a caption line is kept pending until the next plain paragraph starts, so when a "
-               "footnote or a heading comes between them the caption's block is stretched back over that footnote "
-               "(blocks overlap) or over the heading line (the block contains the next section's heading)")
+# ---- captions next to footnotes and headings ----
 
 
 @pytest.mark.parametrize("text", [
-    pytest.param("Title line\n\nSome text here.\n\n(Photo: ASEF)\n- (1) A footnote here.\nA paragraph follows here.\n",
-                 marks=pytest.mark.xfail(strict=True, reason=CAPTION_BUG), id="caption-then-footnote"),
-    pytest.param("Title line\n\nSome text here.\n\n(Photo: ASEF)\nNew Section\nBody under the new section.\n",
-                 marks=pytest.mark.xfail(strict=True, reason=CAPTION_BUG), id="caption-then-heading"),
+    pytest.param("Title line\n\nSome text here.\n\n(Photo: ASEF)\n- (1) A footnote here.\nA paragraph follows here.\n", id="caption-then-footnote"),
+    pytest.param("Title line\n\nSome text here.\n\n(Photo: ASEF)\nNew Section\nBody under the new section.\n", id="caption-then-heading"),
     pytest.param("Title line\n\nSome text here.\n\n(Photo: ASEF)\nA paragraph follows here.\n", id="caption-then-paragraph"),
 ])
 def test_caption_blocks_do_not_overlap_or_swallow_headings(text):
@@ -300,8 +294,6 @@ def test_caption_blocks_do_not_overlap_or_swallow_headings(text):
     assert len(caption) == 1 and caption[0].kind == "caption"
 
 
-@pytest.mark.xfail(strict=True, reason="rag/load.py read_text()/parse(): a UTF-8 byte-order mark is kept, so a "
-                   "Markdown file saved with a BOM gets the title '\\ufeff# Fish' instead of 'Fish'")
 def test_utf8_bom_markdown_title(tmp_path):
     (tmp_path / "fish.md").write_bytes("\ufeff# Fish\n\nFish swim.\n".encode("utf-8"))
     (d,), _ = load_folder(tmp_path)
