@@ -19,6 +19,18 @@ def _stemmer():
     return Stemmer.Stemmer("english")
 
 
+@lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN
+
+    return frozenset(STOPWORDS_EN)
+
+
+def stem(word: str) -> str | None:
+    """The indexed form of one lower-case word, or None for a stop word (never indexed)."""
+    return None if word in _stopwords() else _stemmer().stemWord(word)
+
+
 def tokenize(texts: list[str]) -> list[list[str]]:
     import bm25s
 

@@ -21,7 +21,7 @@ import tempfile
 import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from rag.errors import RagError
@@ -38,7 +38,6 @@ MAX_K = 10
 _BIDI = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F])
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
-_MARKER = re.compile(r"\[(\d{1,2})\]")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]|~$])")
 _MD_LINE_START = re.compile(r"^(\s*)([#+-]|\d+[.)])", re.M)  # headings, list items
 
@@ -91,7 +90,7 @@ def clean_settings(k: object, mode: object, doc: object, docs: Sequence[str]) ->
     doc = clean_text(doc).strip() if doc is not None else ""
     if not doc or doc in (ALL_DOCS, "All", "all", "*"):
         return k_int, mode, None
-    if doc not in docs:
+    if not any(doc in (d, Path(d).name, Path(d).stem) for d in docs):  # the names Retriever.search accepts
         raise InputError(f"no document {doc!r} in the index (it has {len(docs)})")
     return k_int, mode, doc
 
@@ -135,13 +134,13 @@ def answer_markdown(answer) -> str:
     parts.append(text)
     if answer.abstained:
         if answer.passages:
-            lines = ["Closest passages (see Sources):"]
+            lines = ["The closest passages (full text under Sources):"]
             for p in answer.passages[:3]:
                 snippet = " ".join(p.text.split())
-                snippet = snippet[:160].rsplit(" ", 1)[0] + " …" if len(snippet) > 160 else snippet
-                where = heading_path(p)
-                lines.append(f"- {escape_markdown(doc_label(p))}"
-                             f"{' › ' + escape_markdown(where) if where else ''}: {escape_markdown(snippet)}")
+                snippet = snippet[:90].rsplit(" ", 1)[0] + " …" if len(snippet) > 90 else snippet
+                where = p.heading[-1] if len(p.heading) > 1 else ""
+                lines.append(f"- *{escape_markdown(doc_label(p))}{' › ' + escape_markdown(where) if where else ''}*: "
+                             f"{escape_markdown(snippet)}")
             parts.append("\n".join(lines))
         else:
             parts.append("No passage matched the question.")
@@ -203,7 +202,7 @@ def sources_html(answer) -> str:
     for p, spans, ns in cited.values():
         first = min(spans)[0] if spans else 0
         line = p.line + p.text.count("\n", 0, max(0, first))
-        p_line = p if line == p.line else _with_line(p, line)
+        p_line = p if line == p.line else replace(p, line=line)
         cards.append(_card(p_line, spans, " ".join(f"[{n}]" for n in ns), "src-cited"))
     others = [p for p in answer.passages if p.id not in cited]
     parts = []
@@ -219,12 +218,6 @@ def sources_html(answer) -> str:
     if not parts:
         parts.append(EMPTY_SOURCES)
     return '<div class="src-panel">' + "".join(parts) + "</div>"
-
-
-def _with_line(passage, line: int):
-    from dataclasses import replace
-
-    return replace(passage, line=line)
 
 
 def message_html(message: str, kind: str = "info") -> str:
@@ -424,8 +417,17 @@ class Engine:
             self.last_summary = build_index(self.docs_dir, self.index_dir, embedder=self.embedder,
                                             progress=progress)
             self._swap()
-        self.embedder.encode(["warm up"])  # the first question should not pay for lazy set-up
+        self._warm_up()
         return self.last_summary
+
+    def _warm_up(self) -> None:
+        """Ask once so that the first person does not pay for lazy set-up (model, tokenizer, caches)."""
+        try:
+            self._assistant.ask("What do the documents say about cooperation?")
+        except RagError as exc:  # an odd corpus must not stop the app; the first real question will say why
+            import logging
+
+            logging.getLogger(__name__).warning("warm-up question failed: %s", exc)
 
     def _swap(self) -> None:
         from rag.answer import Assistant
