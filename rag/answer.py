@@ -254,13 +254,15 @@ class Assistant:
 
     # -- asking --------------------------------------------------------------------------------
     def ask(self, question: str, history: Sequence[tuple[str, str]] = (), *, k: int | None = None,
-            mode: str | None = None, doc: str | None = None) -> Answer:
+            mode: str | None = None, doc: str | None = None, year: int | None = None) -> Answer:
+        """Answer `question` (a follow-up is first rewritten from `history`, a sequence of
+        `(question, answer_text)` turns); `k`, `mode`, `doc` and `year` narrow the retrieval."""
         original = " ".join(str(question or "").split())[:MAX_QUESTION_CHARS]
         if not original:
             raise RagError("the question is empty")
         standalone = rewrite(original, history)
         k, mode = k or self.k, mode or self.mode
-        passages = self._retrieve(standalone, k, mode, doc)
+        passages = self._retrieve(standalone, k, mode, doc, year)
         if not passages:
             return Answer(standalone, ABSTAIN_MESSAGE, True, (), (), original, 0.0, "no passage matched")
         if self.generator is not None:
@@ -295,8 +297,10 @@ class Assistant:
             return f"best sentence scores {chosen[0].score:.2f} < {self.min_score}"
         return ""
 
-    def _retrieve(self, question: str, k: int, mode: str, doc: str | None) -> list[Passage]:
+    def _retrieve(self, question: str, k: int, mode: str, doc: str | None, year: int | None) -> list[Passage]:
         years = self.retriever.named_years(question) if hasattr(self.retriever, "named_years") else set()
+        if year is not None:
+            return self.retriever.search(question, k=k, mode=mode, doc=doc, year=year)
         if len(years) >= 2 and doc is None:  # a comparison across years: evidence from each year
             per_year = [self.retriever.search(question, k=max(2, k // 2), mode=mode, year=y) for y in sorted(years)]
             merged = [p for group in zip(*per_year) for p in group]

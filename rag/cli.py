@@ -106,8 +106,13 @@ def answer_json(answer) -> dict:
 def cmd_ask(args) -> int:
     from rag.answer import Assistant
 
-    assistant = Assistant(_load_retriever(args), k=args.k)
-    answer = assistant.ask(args.question, doc=args.doc)
+    generator = None
+    if args.llm:
+        from rag.generate import OpenAICompatible
+
+        generator = OpenAICompatible()
+    assistant = Assistant(_load_retriever(args), k=args.k, mode=args.mode, generator=generator)
+    answer = assistant.ask(args.question, doc=args.doc, year=args.year)
     if args.json:
         print(json.dumps(answer_json(answer), ensure_ascii=False, indent=1))
         return 0
@@ -177,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ask", help="answer a question with cited sentences, or say the documents do not")
     common(p, modes=True)
+    p.add_argument("--llm", action="store_true", help="write the answer with an OpenAI-compatible model "
+                   "(RAG_LLM_BASE_URL, RAG_LLM_MODEL, RAG_LLM_API_KEY); citations are verified the same way")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("eval", help="score retrieval and answers against a QA file")

@@ -158,7 +158,8 @@ def highlight(text: str, spans: Iterable[tuple[int, int, int]]) -> str:
         if start < pos or start >= end:  # overlaps an earlier mark, or empty after clipping
             continue
         out.append(html.escape(text[pos:start]))
-        out.append(f'<mark data-n="{int(n)}">{html.escape(text[start:end])}</mark><sup class="src-sup">[{int(n)}]</sup>')
+        out.append(f'<mark data-n="{int(n)}">{html.escape(text[start:end])}</mark>'
+                   f'<sup class="src-sup">[{int(n)}]</sup>')
         pos = end
     out.append(html.escape(text[pos:]))
     return "".join(out)

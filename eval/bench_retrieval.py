@@ -1,0 +1,118 @@
+"""Benchmark indexing and retrieval, ours against the textbook LangChain pipeline, in one run.
+
+Prints, for the seeds and for SQuAD-dev's 48 documents: index build time (with model load) and
+passages per second, an unchanged re-index, search latency p50/p95 per mode, and the cold start
+of `rag search` (process start to printed answer); then the same figures for the LangChain
+pipeline (RecursiveCharacterTextSplitter 1000/200 + langchain-community's FAISS store, same
+model). Figures are printed, not asserted: these machines are noisy.
+
+    python eval/bench_retrieval.py [--squad ../shared/benchmarks/squad-dev] [--queries 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def pct(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, round(q / 100 * (len(values) - 1)))]
+
+
+def questions(qa: Path, n: int) -> list[str]:
+    rows = [json.loads(line) for line in qa.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r["question"] for r in rows][:n]
+
+
+def latency(search, qs: list[str]) -> tuple[float, float]:
+    search(qs[0])
+    times = []
+    for q in qs:
+        t0 = time.perf_counter()
+        search(q)
+        times.append((time.perf_counter() - t0) * 1000)
+    return pct(times, 50), pct(times, 95)
+
+
+def cold(cmd: list[str], runs: int = 3) -> float:
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+NAIVE_COLD = """
+import sys, warnings; warnings.simplefilter("ignore")
+from langchain_community.vectorstores import FAISS
+from langchain_core.embeddings import Embeddings
+from rag.embed import SentenceTransformerEmbedder
+e = SentenceTransformerEmbedder()
+class E(Embeddings):
+    def embed_documents(self, t): return e.encode(t).tolist()
+    def embed_query(self, t): return e.encode([t])[0].tolist()
+store = FAISS.load_local(sys.argv[1], E(), allow_dangerous_deserialization=True)
+print(store.similarity_search(sys.argv[2], k=5)[0].page_content[:80])
+"""
+
+
+def bench(name: str, docs: Path, qa: Path, n_queries: int, workdir: Path) -> None:
+    import rag
+    from rag.baseline import NaiveRetriever
+    from rag.embed import SentenceTransformerEmbedder
+
+    print(f"\n== {name}: {docs}")
+    index = workdir / f"index-{name}"
+    t0 = time.perf_counter()
+    summary = rag.build_index(docs, index)  # loads the model itself: part of the build time
+    build = time.perf_counter() - t0
+    print(f"ours   build: {build:.1f}s for {summary.passages} passages ({summary.passages / build:.1f} passages/s, "
+          f"with model load and sentence vectors)")
+    t0 = time.perf_counter()
+    again = rag.build_index(docs, index)
+    print(f"ours   unchanged re-index: {time.perf_counter() - t0:.3f}s in-process, {again.embedded} embedded; "
+          f"as a command: {cold(['rag', 'index', str(docs), '--index', str(index), '-q'], 1):.2f}s")
+    embedder = SentenceTransformerEmbedder()
+    retriever = rag.Retriever.load(index, embedder=embedder)
+    qs = questions(qa, n_queries)
+    for mode in ("hybrid", "dense", "bm25"):
+        p50, p95 = latency(lambda q: retriever.search(q, k=5, mode=mode), qs)
+        print(f"ours   search {mode:6}: p50 {p50:.1f} ms, p95 {p95:.1f} ms ({len(qs)} questions)")
+    print(f"ours   cold start `rag search`: {cold(['rag', 'search', qs[0], '--index', str(index), '-k', '1']):.2f}s")
+
+    t0 = time.perf_counter()
+    naive = NaiveRetriever(docs, SentenceTransformerEmbedder())
+    build = time.perf_counter() - t0
+    print(f"naive  build: {build:.1f}s for {len(naive.passages)} chunks ({len(naive.passages) / build:.1f} chunks/s, "
+          f"with model load)")
+    p50, p95 = latency(lambda q: naive.search(q, k=5), qs)
+    print(f"naive  search: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
+    saved = workdir / f"naive-{name}"
+    naive.store.save_local(str(saved))
+    print(f"naive  cold start (load_local + query): {cold([sys.executable, '-c', NAIVE_COLD, str(saved), qs[0]]):.2f}s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", default="seeds")
+    parser.add_argument("--seed-qa", default="eval/qa.jsonl")
+    parser.add_argument("--squad", default="../shared/benchmarks/squad-dev")
+    parser.add_argument("--queries", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        bench("seeds", Path(args.seeds), Path(args.seed_qa), args.queries, Path(tmp))
+        squad = Path(args.squad)
+        if squad.exists():
+            bench("squad-dev", squad / "docs", squad / "qa-small.jsonl", args.queries, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()
