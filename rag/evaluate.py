@@ -209,8 +209,12 @@ def run_eval(qa: str | Path, docs: str | Path, index_dir: str | Path | None = No
         else:
             raise RagError(f"unknown config {config!r}; choose from {', '.join(CONFIGS)}")
         searcher.search("warm up", k=1, mode=mode)
+        if hasattr(searcher, "clear_cache"):
+            searcher.clear_cache()  # every config pays for encoding its questions
         result = retrieval_metrics(items, lambda q: searcher.search(q, k=10, mode=mode))
         if answers:
+            if hasattr(searcher, "clear_cache"):
+                searcher.clear_cache()
             assistant = Assistant(searcher, mode=mode, docs=docs)
             result.update(answer_metrics(items, lambda q: assistant.ask(q)))
         report["configs"][config] = result

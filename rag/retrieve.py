@@ -102,6 +102,11 @@ class Retriever:
                 self._queries[question] = vector
         return vector
 
+    def clear_cache(self) -> None:
+        """Forget cached question vectors (so a benchmark measures encoding too)."""
+        with self._lock:
+            self._queries.clear()
+
     def sentence_vectors(self, passage: Passage) -> np.ndarray | None:
         """Vectors of the passage's sentences (split_sentences order), if the index has them."""
         i = self._position.get((passage.doc, passage.start, passage.end))
