@@ -72,12 +72,18 @@ def _missing_slot(question: str, evidence: str) -> str:
     return f"no number of {' '.join(words)} in the evidence"
 
 
+_ADJECTIVE = re.compile(r"[A-Z][a-z]+(ish|ian|ese|ic|ch|ek|an|i)")
+_ACRONYM = re.compile(r"[A-Z]{2,5}s?")
+
+
 def _names(question: str) -> list[tuple[str, list[str]]]:
     """The question's named entities with the words a mention must match (the first word of the
     question is capitalised anyway, so it only counts inside a longer name)."""
     first = question.split()[0] if question.split() else ""
     out = []
     for name in entities(question):
+        if _ADJECTIVE.fullmatch(name) or _ACRONYM.fullmatch(name):
+            continue  # "Danish", "Greek", "SDF": a documents' wording may differ ("Denmark", spelled out)
         words = [w for w in _words(name.removeprefix(first) if question.startswith(name) else name)
                  if len(w) > 2 and w not in _GENERIC]
         if words:

@@ -52,11 +52,22 @@ def _load_retriever(args):
     from rag.errors import IndexStateError
     from rag.retrieve import Retriever
 
+    from rag.store import stale_files
+
     try:
-        return Retriever.load(args.index)
+        retriever = Retriever.load(args.index)
     except IndexStateError:
         if Path(args.index).exists() or not Path(args.docs).is_dir():
             raise
+    else:
+        manifest = retriever.index.manifest
+        changed = stale_files(manifest)
+        if not changed:
+            return retriever
+        print(f"index at {args.index!r} is stale ({len(changed)} changed in {manifest.docs}: "
+              f"{', '.join(changed[:3])}{', ...' if len(changed) > 3 else ''}); updating it", file=sys.stderr)
+        ensure_index(manifest.docs, args.index, quiet=True)
+        return Retriever.load(args.index)
     from rag.embed import SentenceTransformerEmbedder
 
     print(f"no index at {args.index!r} yet; building it from {args.docs!r}", file=sys.stderr)

@@ -169,6 +169,19 @@ def save(index_dir: str | Path, manifest: Manifest, passages: list[Passage], vec
     return manifest
 
 
+def stale_files(manifest: Manifest) -> list[str]:
+    """Source files added, changed or removed since the index was built ([] if its folder is gone)."""
+    docs = Path(manifest.docs)
+    if not docs.is_dir():
+        return []
+    from rag.load import list_files
+
+    current = {p.relative_to(docs).as_posix(): p for p in list_files(docs)}
+    changed = [d for d in sorted(set(current) | set(manifest.files))
+               if d not in current or d not in manifest.files or file_fingerprint(current[d]) != manifest.files[d]]
+    return changed
+
+
 def read_manifest(index_dir: str | Path) -> Manifest:
     index_dir = Path(index_dir)
     _recover(index_dir)
