@@ -21,6 +21,7 @@ from rag.errors import RagError
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _PACKAGED = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
 Progress = Callable[[int, int], None]
+_ST = "sentence_transformers.models."
 
 
 class Embedder(Protocol):
@@ -85,3 +86,71 @@ class SentenceTransformerEmbedder:
             if progress:
                 progress(min(i + step, len(texts)), len(texts))
         return np.ascontiguousarray(np.vstack(parts), dtype=np.float32)
+
+
+class TransformersEmbedder:
+    """The same vectors as `SentenceTransformerEmbedder` for a plain local model folder (Transformer,
+    mean or CLS Pooling, optional Normalize), computed with transformers alone. sentence-transformers'
+    import costs seconds (it pulls scikit-learn), so searches from a fresh process start faster."""
+
+    def __init__(self, name: str, folder: Path, pooling: str, max_length: int):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        self.tokenizer = AutoTokenizer.from_pretrained(folder)
+        self.model = AutoModel.from_pretrained(folder).eval()
+        self.name, self.pooling, self.max_length = name, pooling, max_length
+        self.dim = int(self.model.config.hidden_size)
+
+    def encode(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        import torch
+
+        texts = list(texts)
+        out = []
+        for i in range(0, len(texts), 32):
+            batch = self.tokenizer(texts[i:i + 32], padding=True, truncation=True, max_length=self.max_length,
+                                   return_tensors="pt")
+            with torch.inference_mode():
+                tokens = self.model(**batch).last_hidden_state
+            if self.pooling == "cls":
+                vectors = tokens[:, 0]
+            else:
+                mask = batch["attention_mask"].unsqueeze(-1).to(tokens.dtype)
+                vectors = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            out.append(torch.nn.functional.normalize(vectors, dim=1).numpy())
+            if progress:
+                progress(min(i + 32, len(texts)), len(texts))
+        return np.vstack(out).astype(np.float32) if out else np.zeros((0, self.dim), np.float32)
+
+
+def _plain_pooling(folder: Path) -> tuple[str, int] | None:
+    """(pooling, max_length) when `folder` holds a Transformer + Pooling (+ Normalize) model, else None."""
+    import json
+
+    try:
+        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+        kinds = [m["type"].removeprefix(_ST) for m in modules]
+        if kinds[:2] != ["Transformer", "Pooling"] or kinds[2:] not in ([], ["Normalize"]) or modules[0]["path"]:
+            return None
+        pooling = json.loads((folder / modules[1]["path"] / "config.json").read_text(encoding="utf-8"))
+        config = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, IndexError):
+        return None
+    modes = [k for k, v in pooling.items() if k.startswith("pooling_mode_") and v]
+    mode = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls"}.get(modes[0]) if len(modes) == 1 else None
+    return (mode, int(config.get("max_seq_length") or 512)) if mode else None
+
+
+def query_embedder(name: str = DEFAULT_MODEL) -> Embedder:
+    """The quickest-loading embedder that gives `name`'s vectors: transformers alone for a plain
+    local model folder, sentence-transformers otherwise."""
+    folder = Path(resolve_model(name))
+    plain = _plain_pooling(folder) if folder.is_dir() else None
+    if plain is None:
+        return SentenceTransformerEmbedder(name)
+    try:
+        return TransformersEmbedder(name, folder, *plain)
+    except (OSError, ValueError) as exc:
+        raise RagError(f"could not load embedding model {name!r} from {str(folder)!r}: {exc}".splitlines()[0]) from None

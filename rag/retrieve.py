@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from rag import lexical, store
-from rag.embed import Embedder, SentenceTransformerEmbedder
+from rag.embed import Embedder, query_embedder
 from rag.errors import IndexStateError, RagError
 from rag.types import Passage
 
@@ -72,7 +72,7 @@ class Retriever:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            embedder = SentenceTransformerEmbedder(self.index.manifest.model)
+            embedder = query_embedder(self.index.manifest.model)
             self._check(embedder)
             self._embedder = embedder
         return self._embedder
