@@ -23,7 +23,8 @@ from pathlib import Path
 
 from rag import lexical
 from rag.errors import RagError
-from rag.followup import entities, rewrite
+from rag.followup import rewrite
+from rag.question import TYPE_PATTERNS, mentions, missing_slot, names, question_type, stem_prefix, words
 from rag.load import read_text
 from rag.retrieve import Retriever
 from rag.sentences import split_sentences
@@ -35,86 +36,6 @@ ABSTAIN_MESSAGE = "The documents do not answer this."
 # Calibrated with `python eval/calibrate.py` (see README): the lowest sentence score that still answers.
 MIN_SCORE = 0.75
 _LEADING_MARK = re.compile(r"^(-\s*)?(\(\d+\)|\d{1,2})\s+")
-_MONTH = r"(January|February|March|April|May|June|July|August|September|October|November|December)"
-_TYPE_PATTERNS = {
-    "when": re.compile(rf"\b({_MONTH}|(1[5-9]|20)\d\d|century|decade)\b"),
-    "number": re.compile(r"\d+(?:[.,]\d+)*|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
-                         r"hundred|thousand|million|billion|first|second|third|fourth|fifth|dozens?|several)\b", re.I),
-    "who": re.compile(r"\b(?:(?:Mr|Ms|Mrs|Dr)\.|Minister|President|Director|Ambassador|Chancellor|King|Queen)?\s*"
-                      r"(?:[A-Z][\w'’-]+\s+){1,3}[A-Z][\w'’-]+|\b(?:Mr|Ms|Mrs|Dr)\. [A-Z][\w-]+"),
-    "where": re.compile(r"\b(in|at|from) [A-Z][a-z]+"),
-}
-
-
-_GENERIC = {"the", "and", "for", "of", "bluebook", "diplomatic", "minister", "prime", "foreign", "president"}
-
-
-_GENERIC |= {m.lower() for m in _MONTH.strip("()").split("|")}
-
-
-_NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|"
-                     r"fifty|hundred|thousand|million|billion|dozens?|first|second|third|fourth|fifth|once|twice)\b", re.I)
-_HOW_MANY = re.compile(r"\bhow many ((?:[\w'-]+ ){0,3}?)([\w'-]+?)s?\b(?= (?:has|have|had|did|do|does|are|is|was|were|will|"
-                       r"would|can|could|in|of|were|that|per)\b|\?|$)", re.I)
-
-
-def _missing_slot(question: str, evidence: str) -> str:
-    """A "how many X" question needs a number next to X (or "times", "%") in the evidence."""
-    many = _HOW_MANY.search(question)
-    if not many:
-        return ""
-    words = (many.group(1) + many.group(2)).lower().split()
-    stems = tuple((lexical.stem(w) or w)[:5] for w in words)
-    tokens = re.findall(r"[\w%]+", re.sub(r"\(\d{1,2}\)", " ", evidence.lower()))  # not footnote marks
-    for i, token in enumerate(tokens):
-        if _NUMBER.match(token) and any(t.startswith(stems) or t in ("times", "%", "percent") for t in tokens[i:i + 6]):
-            return ""
-    return f"no number of {' '.join(words)} in the evidence"
-
-
-_ADJECTIVE = re.compile(r"[A-Z][a-z]+(ish|ian|ese|ic|ch|ek|an|i)")
-_ACRONYM = re.compile(r"[A-Z]{2,5}s?")
-
-
-def _names(question: str) -> list[tuple[str, list[str]]]:
-    """The question's named entities with the words a mention must match (the first word of the
-    question is capitalised anyway, so it only counts inside a longer name)."""
-    first = question.split()[0] if question.split() else ""
-    out = []
-    for name in entities(question):
-        if _ADJECTIVE.fullmatch(name) or _ACRONYM.fullmatch(name):
-            continue  # "Danish", "Greek", "SDF": a documents' wording may differ ("Denmark", spelled out)
-        words = [w for w in _words(name.removeprefix(first) if question.startswith(name) else name)
-                 if len(w) > 2 and w not in _GENERIC]
-        if words:
-            out.append((name, words))
-    return out
-
-
-def _mentions(words: list[str], context: list[str]) -> bool:
-    return all(any(t.startswith(_stem(w)) for t in context) for w in words)
-
-
-def _stem(word: str) -> str:
-    """A prefix that a mention must start with; short for demonyms ("Danish" ~ "Denmark")."""
-    return word[:3] if word.endswith(("ish", "ian", "ese", "ic", "an", "ch")) else word[:5]
-
-
-def _words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9]+", text.lower())
-
-
-def question_type(question: str) -> str | None:
-    q = question.lower()
-    if re.search(r"\b(when|what year|which year|what month|what date|since when)\b", q):
-        return "when"
-    if re.search(r"\b(how (many|much|long|old)|what (percentage|share|number|amount))\b", q):
-        return "number"
-    if re.search(r"\b(who|whom|whose)\b", q):
-        return "who"
-    if re.search(r"\bwhere\b", q):
-        return "where"
-    return None
 
 
 @dataclass(frozen=True)
@@ -174,7 +95,7 @@ class Assistant:
         indexed = lexical.stem(word)
         if indexed is None:
             return True
-        prefix = _stem(indexed)
+        prefix = stem_prefix(indexed)
         i = bisect.bisect_left(self._vocabulary, prefix)
         return i < len(self._vocabulary) and self._vocabulary[i].startswith(prefix)
 
@@ -199,17 +120,17 @@ class Assistant:
         total = sum(terms.values()) or 1.0
         qtype = question_type(question)
         similarity = self._similarities(question, candidates)
-        names = [words for _, words in _names(question)]
+        asked = [needed for _, needed in names(question)]
         named: dict[tuple[str, int], float] = {}  # passage -> share of the question's names it mentions
         scored = []
         for c, cos in zip(candidates, similarity):
             key = (c.passage.doc, c.passage.start)
             if key not in named:
-                context = _words(c.passage.context())
-                named[key] = sum(_mentions(w, context) for w in names) / len(names) if names else 1.0
+                context = words(c.passage.context())
+                named[key] = sum(mentions(n, context) for n in asked) / len(asked) if asked else 1.0
             sent_terms = set(lexical.tokenize([c.text])[0])
             overlap = sum(w for t, w in terms.items() if t in sent_terms) / total
-            type_ok = 1.0 if qtype and _TYPE_PATTERNS[qtype].search(c.text) else 0.0
+            type_ok = 1.0 if qtype and TYPE_PATTERNS[qtype].search(c.text) else 0.0
             score = (W_DENSE * cos + W_LEXICAL * overlap + W_TYPE * type_ok + W_RANK / (1 + c.rank)
                      + W_NAMES * named[key])
             scored.append(replace(c, score=score))
@@ -288,15 +209,15 @@ class Assistant:
         "Brexit" in documents that never mention it is not answered from a passage about the UK);
         and the best sentence scores at least `min_score`."""
         if self._vocabulary is not None:
-            for name, words in _names(question):
-                if not all(self._known(w) for w in words):
+            for name, needed in names(question):
+                if not all(self._known(w) for w in needed):
                     return f"the documents never mention {name!r}"
         else:  # no corpus vocabulary (e.g. the LangChain baseline): look in the evidence itself
-            context = _words(chosen[0].passage.context() + " " + " ".join(c.text for c in chosen))
-            for name, words in _names(question):
-                if not _mentions(words, context):
+            context = words(chosen[0].passage.context() + " " + " ".join(c.text for c in chosen))
+            for name, needed in names(question):
+                if not mentions(needed, context):
                     return f"the evidence does not mention {name!r}"
-        missing = _missing_slot(question, " ".join(c.text for c in chosen))
+        missing = missing_slot(question, " ".join(c.text for c in chosen))
         if missing:
             return missing
         if chosen[0].score < self.min_score:
