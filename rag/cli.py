@@ -68,12 +68,9 @@ def _load_retriever(args):
               f"{', '.join(changed[:3])}{', ...' if len(changed) > 3 else ''}); updating it", file=sys.stderr)
         ensure_index(manifest.docs, args.index, quiet=True)
         return Retriever.load(args.index)
-    from rag.embed import SentenceTransformerEmbedder
-
     print(f"no index at {args.index!r} yet; building it from {args.docs!r}", file=sys.stderr)
-    embedder = SentenceTransformerEmbedder()  # shared by the build and the searches
-    ensure_index(args.docs, args.index, embedder=embedder)
-    return Retriever.load(args.index, embedder=embedder)
+    ensure_index(args.docs, args.index)
+    return Retriever.load(args.index)
 
 
 def _passage_json(p) -> dict:

@@ -24,7 +24,7 @@ def fake_model(monkeypatch):
         made.append(name)
         return FakeEmbedder()
 
-    monkeypatch.setattr(rag.retrieve, "SentenceTransformerEmbedder", factory)
+    monkeypatch.setattr(rag.retrieve, "query_embedder", factory)
     monkeypatch.setattr(rag.build, "SentenceTransformerEmbedder", factory)
     return made
 

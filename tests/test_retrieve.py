@@ -181,7 +181,7 @@ def test_passed_embedder_is_used_and_no_model_is_loaded(toy_index, fake_embedder
     def refuse(*args, **kwargs):
         raise AssertionError("a model was loaded although an embedder was passed")
 
-    monkeypatch.setattr(rag.retrieve, "SentenceTransformerEmbedder", refuse)
+    monkeypatch.setattr(rag.retrieve, "query_embedder", refuse)
     retriever = Retriever.load(toy_index, embedder=fake_embedder)
     calls = fake_embedder.calls
     for q in ("cats", "dogs", "birds"):
@@ -197,7 +197,7 @@ def test_lazy_embedder_is_constructed_once(toy_index, monkeypatch):
         made.append(name)
         return FakeEmbedder(name=name)
 
-    monkeypatch.setattr(rag.retrieve, "SentenceTransformerEmbedder", factory)
+    monkeypatch.setattr(rag.retrieve, "query_embedder", factory)
     retriever = Retriever.load(toy_index)
     assert made == []  # nothing loaded until a question needs it
     assert retriever.search("cats purr", mode="bm25")  # BM25 needs no model
@@ -209,7 +209,7 @@ def test_lazy_embedder_is_constructed_once(toy_index, monkeypatch):
 
 
 def test_lazy_embedder_of_wrong_dimension_is_refused(toy_index, monkeypatch):
-    monkeypatch.setattr(rag.retrieve, "SentenceTransformerEmbedder", lambda name, *a, **k: FakeEmbedder(name, dim=16))
+    monkeypatch.setattr(rag.retrieve, "query_embedder", lambda name, *a, **k: FakeEmbedder(name, dim=16))
     retriever = Retriever.load(toy_index)
     with pytest.raises(IndexStateError, match="dimension"):
         retriever.search("cats", mode="dense")
