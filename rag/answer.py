@@ -165,7 +165,7 @@ class Assistant:
     def verify(self, citation: Citation) -> bool:
         """True when the citation's quote is exactly the source file's text at its span."""
         source = self._source_text(citation.passage)
-        if source is None:
+        if source is None or citation.doc != citation.passage.doc:
             return False
         return 0 <= citation.start < citation.end <= len(source) and source[citation.start:citation.end] == citation.quote
 
@@ -188,7 +188,7 @@ class Assistant:
         if not original:
             raise RagError("the question is empty")
         standalone = rewrite(original, history)
-        k, mode = k or self.k, mode or self.mode
+        k, mode = (self.k if k is None else k), mode or self.mode
         passages = self._retrieve(standalone, k, mode, doc, year)
         if not passages:
             return Answer(standalone, ABSTAIN_MESSAGE, True, (), (), original, 0.0, "no passage matched")

@@ -62,6 +62,8 @@ def load_qa(path: str | Path, docs: str | Path) -> list[QAItem]:
             raise RagError(f"{path}:{n}: not a QA object ({exc})") from None
         gold = []
         for src in sources:
+            if not isinstance(src, dict) or not isinstance(src.get("doc"), str):
+                raise RagError(f"{path}:{n}: a source must be an object with a \"doc\" file name, not {src!r}")
             doc = src["doc"]
             if doc not in texts:
                 try:

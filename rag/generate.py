@@ -27,6 +27,7 @@ from rag.types import Answer, Citation, Passage
 NOT_FOUND = "NOT FOUND"
 MIN_SUPPORT = 0.5  # share of a generated sentence's content terms that its cited sentence must hold
 _MARKER = re.compile(r"\[(\d{1,2})\]")
+_MARKER_AFTER_STOP = re.compile(r"\s*([.!?])\s*((?:\[\d{1,2}\]\s*)+)(?=\s|$)")
 PROMPT = (
     "Answer the question using only the numbered passages. Write one or two short sentences and put the "
     "number of the passage that supports each sentence in brackets after it, like [1]. If the passages do "
@@ -84,6 +85,7 @@ def verified_answer(assistant, question: str, original: str, passages: Sequence[
     from rag.answer import ABSTAIN_MESSAGE
 
     text = assistant.generator.generate(question, passages).strip()
+    text = _MARKER_AFTER_STOP.sub(r" \2\1", text)  # "... shrimp. [2]" -> "... shrimp [2]." so it stays with its sentence
     citations: list[Citation] = []
     kept: list[str] = []
     if text and NOT_FOUND not in text:
@@ -110,5 +112,7 @@ def verified_answer(assistant, question: str, original: str, passages: Sequence[
                 body = re.sub(r"\s+([.,;:!?])", r"\1", body)
                 kept.append(body + " " + "".join(f"[{n}]" for n in renumbered))
     if not kept:
-        return Answer(question, ABSTAIN_MESSAGE, True, (), tuple(passages), original)
+        reason = ("the generator found no answer in the passages" if not text or NOT_FOUND in text
+                  else "no generated sentence was supported by the passage it cited")
+        return Answer(question, ABSTAIN_MESSAGE, True, (), tuple(passages), original, 0.0, reason)
     return Answer(question, " ".join(kept), False, tuple(citations), tuple(passages), original)

@@ -23,6 +23,7 @@ from rag.types import Passage
 
 MODES = ("hybrid", "dense", "bm25")
 RRF_K = 60
+SENTENCE_RANKING = True
 YEAR_BONUS = 0.5 / (RRF_K + 1)  # half of one first place in one ranking
 _YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b")
 
@@ -122,6 +123,19 @@ class Retriever:
         scores, ids = self.index.dense.search(vector, n, params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
+    def _best_sentence(self, question: str, n: int, mask: np.ndarray | None) -> list[tuple[int, float]]:
+        """Passages ranked by their single most similar sentence (finer than the passage vector)."""
+        sims = self.index.sentences @ self.embed_query(question)[0]
+        rows = self.index.sentence_rows
+        best = np.full(len(self.passages), -1.0, dtype=np.float32)
+        has = rows[1:] > rows[:-1]
+        best[has] = np.maximum.reduceat(sims, rows[:-1][has])
+        if mask is not None:
+            best = np.where(mask, best, -1.0)
+        top = np.argpartition(-best, min(n, len(best)) - 1)[:n]
+        top = top[np.lexsort((top, -best[top]))]
+        return [(int(i), float(best[i])) for i in top if best[i] > -1.0]
+
     def _bm25(self, question: str, n: int, mask: np.ndarray | None) -> list[tuple[int, float]]:
         scores = lexical.scores(self.index.bm25, question)
         if mask is not None:
@@ -153,9 +167,11 @@ class Retriever:
         elif mode == "bm25":
             scored = self._bm25(question, pool, mask)
         else:
-            fused = rrf([[i for i, _ in self._dense(question, pool, mask)],
-                         [i for i, _ in self._bm25(question, pool, mask)]])
-            scored = list(fused.items())
+            rankings = [[i for i, _ in self._dense(question, pool, mask)],
+                        [i for i, _ in self._bm25(question, pool, mask)]]
+            if SENTENCE_RANKING and self.index.sentences is not None:
+                rankings.append([i for i, _ in self._best_sentence(question, pool, mask)])
+            scored = list(rrf(rankings).items())
         years = self.named_years(question) if year is None else set()
         if years and mode == "hybrid":
             scored = [(i, s + YEAR_BONUS * (self._year_ids[i] in years)) for i, s in scored]

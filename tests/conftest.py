@@ -157,3 +157,82 @@ def seed_retriever(seed_index, real_embedder):
     from rag import Retriever
 
     return Retriever.load(seed_index, embedder=real_embedder)
+
+
+# ---- a corpus with multi-sentence and multi-line paragraphs, for the answerer (added for test_answer/test_generate) ----
+
+# harbour.txt line 3 holds two sentences and line 4 ("They ...") continues the same paragraph, so one
+# passage spans lines 3-4 and holds three sentences; canal.txt has one sentence longer than an answer may be.
+STORY_FILES = {
+    "harbour.txt": (
+        "Miral Harbour Notes 2020\n"
+        "\n"
+        "The old harbour on Lake Miral was rebuilt in 1998 by the town council. It now shelters forty fishing boats "
+        "and a ferry pier.\n"
+        "They are painted blue every spring by volunteers from the rowing club.\n"
+        "\n"
+        "Herons nest in the tall reeds along the eastern shore of the lake.\n"
+    ),
+    "canal.txt": (
+        "Canal Survey\n"
+        "\n"
+        "The canal survey recorded that the lock keepers "
+        + ", ".join(f"checked gate {i} at dawn" for i in range(1, 25))
+        + " and wrote every reading into a ledger.\n"
+    ),
+}
+
+
+@pytest.fixture
+def story_docs(tmp_path: Path) -> Path:
+    """The toy corpus plus STORY_FILES, in its own folder."""
+    folder = tmp_path / "story_docs"
+    for rel, text in {**TOY_FILES, **STORY_FILES}.items():
+        path = folder / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def story_retriever(story_docs: Path, tmp_path: Path):
+    from rag.build import build_index
+    from rag.retrieve import Retriever
+
+    embedder = FakeEmbedder()
+    build_index(story_docs, tmp_path / "story_index", embedder=embedder)
+    return Retriever.load(tmp_path / "story_index", embedder=embedder)
+
+
+@pytest.fixture
+def toy_assistant(toy_retriever, toy_docs: Path):
+    from rag.answer import Assistant
+
+    return Assistant(toy_retriever, docs=toy_docs)
+
+
+@pytest.fixture
+def story_assistant(story_retriever, story_docs: Path):
+    from rag.answer import Assistant
+
+    return Assistant(story_retriever, docs=story_docs)
+
+
+def assert_answer_well_formed(answer, docs: Path) -> None:
+    """The invariants of every non-abstaining Answer, checked against the files on disk: `[n]` markers numbered
+    from 1 in order of first use, one citation per marker and none without, each quote the file's exact text at
+    its span, inside its passage, on the right 1-based line."""
+    from rag.answer import ABSTAIN_MESSAGE
+
+    assert not answer.abstained and answer.text != ABSTAIN_MESSAGE
+    used = list(dict.fromkeys(int(n) for n in re.findall(r"\[(\d+)\]", answer.text)))  # order of first use
+    assert used == list(range(1, len(used) + 1)), answer.text
+    assert [c.n for c in answer.citations] == used, answer.text
+    for c in answer.citations:
+        text = (Path(docs) / c.doc).read_text(encoding="utf-8")
+        assert c.quote == text[c.start:c.end]
+        p = c.passage
+        assert p.doc == c.doc and p.start <= c.start < c.end <= p.end
+        assert p.text[c.start - p.start:c.end - p.start] == c.quote
+        assert c.line == text.count("\n", 0, c.start) + 1
+        assert c.passage in answer.passages
