@@ -3,8 +3,8 @@
 Asks every question of the seed set (which has unanswerable questions) and of SQuAD's fixed 500
 (all answerable) with the threshold switched off, records the best sentence score and whether the
 evidence checks already abstain, then sweeps thresholds. It picks the threshold with the best
-abstention F1 on the seed set among those that abstain on at most 5% of the SQuAD questions, and
-prints the table. Run from the project root:
+abstention F1 on the seed set among those that abstain on at most 5% of the SQuAD questions (the
+highest of equals), and prints the table. Run from the project root:
 
     python eval/calibrate.py [--qa eval/qa.jsonl --docs seeds] [--squad ../shared/benchmarks/squad-dev]
 """
@@ -50,7 +50,7 @@ def main() -> None:
 
     print(f"{'threshold':>9} {'precision':>9} {'recall':>7} {'f1':>6} {'squad abstains':>14}")
     best = None
-    for t in [round(0.5 + 0.025 * i, 3) for i in range(25)]:
+    for t in [round(0.3 + 0.025 * i, 3) for i in range(33)]:
         abstain = [(u, gap or s < t) for u, gap, s in seeds]
         tp = sum(1 for u, a in abstain if u and a)
         n_abstain, n_unans = sum(a for _, a in abstain), sum(u for u, _ in abstain)
@@ -59,7 +59,7 @@ def main() -> None:
         f1 = 2 * p * r / (p + r) if p + r else 0.0
         squad_rate = sum(gap or s < t for _, gap, s in squad) / len(squad) if squad else 0.0
         print(f"{t:>9.3f} {p:>9.3f} {r:>7.3f} {f1:>6.3f} {squad_rate:>14.3f}")
-        if squad_rate <= args.max_squad_abstention and (best is None or f1 > best[1]):
+        if squad_rate <= args.max_squad_abstention and (best is None or f1 >= best[1]):  # ties: the higher one
             best = (t, f1)
     print(f"chosen threshold: {best[0] if best else None} (in use: MIN_SCORE = {MIN_SCORE})")
 

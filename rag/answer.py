@@ -34,7 +34,7 @@ MAX_ANSWER_CHARS = 420
 MAX_QUESTION_CHARS = 2000
 ABSTAIN_MESSAGE = "The documents do not answer this."
 # Calibrated with `python eval/calibrate.py` (see README): the lowest sentence score that still answers.
-MIN_SCORE = 0.75
+MIN_SCORE = 0.625
 _LEADING_MARK = re.compile(r"^(-\s*)?(\(\d+\)|\d{1,2})\s+")
 
 
@@ -50,7 +50,7 @@ class _Candidate:
 
 
 # Weights of the sentence score; set once on the seed and SQuAD sets (eval/calibrate.py), not per question.
-W_DENSE, W_LEXICAL, W_TYPE, W_RANK, W_NAMES = 1.0, 0.6, 0.1, 0.15, 0.3
+W_DENSE, W_LEXICAL, W_TYPE, W_RANK, W_NAMES = 1.0, 0.6, 0.15, 0.15, 0.3
 
 
 @lru_cache(maxsize=64)
