@@ -19,11 +19,13 @@ import numpy as np
 from rag import lexical, store
 from rag.embed import Embedder, query_embedder
 from rag.errors import IndexStateError, RagError
+from rag.question import names, stem_prefix, words
 from rag.types import Passage
 
 MODES = ("hybrid", "dense", "bm25")
 RRF_K = 60
 SENTENCE_RANKING = True
+NAME_BONUS = 0.5 / (RRF_K + 1)  # for a passage that mentions every name in the question
 YEAR_BONUS = 0.5 / (RRF_K + 1)  # half of one first place in one ranking
 _YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b")
 
@@ -50,6 +52,7 @@ class Retriever:
         self._position = {(p.doc, p.start, p.end): i for i, p in enumerate(self.passages)}
         self._queries: dict[str, np.ndarray] = {}  # a small cache: the answerer re-uses the query vector
         self._lock = threading.Lock()
+        self._prefixes: list[frozenset[str] | None] = [None] * len(self.passages)  # filled on demand
         self.docs = tuple(sorted({p.doc for p in self.passages}))
         self.years = {p.doc: p.year for p in self.passages}
         self._doc_ids = np.array([p.doc for p in self.passages], dtype=object)
@@ -145,6 +148,14 @@ class Retriever:
         top = top[np.lexsort((top, -scores[top]))]  # by score, ties by index order: deterministic
         return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
 
+    def _mentions_all(self, i: int, needed: list[list[str]]) -> float:
+        """Share of the question's names that passage i (with its headings) mentions."""
+        prefixes = self._prefixes[i]
+        if prefixes is None:
+            tokens = words(self.passages[i].context())
+            prefixes = self._prefixes[i] = frozenset(t[:j] for t in tokens for j in range(1, 6))
+        return sum(all(stem_prefix(w) in prefixes for w in name) for name in needed) / len(needed)
+
     def named_years(self, question: str) -> set[int]:
         """Years named in the question that are the year of some document in the index."""
         known = {y for y in self.years.values() if y}
@@ -175,5 +186,8 @@ class Retriever:
         years = self.named_years(question) if year is None else set()
         if years and mode == "hybrid":
             scored = [(i, s + YEAR_BONUS * (self._year_ids[i] in years)) for i, s in scored]
+        needed = [n for _, n in names(question)]
+        if needed and mode == "hybrid" and NAME_BONUS:
+            scored = [(i, s + NAME_BONUS * self._mentions_all(i, needed)) for i, s in scored]
         scored.sort(key=lambda t: (-t[1], t[0]))
         return [replace(self.passages[i], score=round(s, 6)) for i, s in scored[:k]]

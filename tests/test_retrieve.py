@@ -7,7 +7,9 @@ import pytest
 import rag.retrieve
 from conftest import FakeEmbedder
 from rag.errors import IndexStateError, RagError
-from rag.retrieve import MODES, RRF_K, YEAR_BONUS, Retriever, rrf
+from rag.retrieve import MODES, RRF_K, SENTENCE_RANKING, YEAR_BONUS, Retriever, rrf
+
+RANKINGS = 2 + SENTENCE_RANKING  # dense, BM25 and (with sentence vectors) the best sentence
 
 OBVIOUS = [
     ("Why do cats purr and chase mice?", "cat.txt"),
@@ -89,9 +91,9 @@ def test_question_naming_a_year_prefers_that_doc_in_hybrid(toy_retriever):
         assert [p.doc for p in ranked] == ["report_2022.txt", "report_2021.txt"]
     hybrid = toy_retriever.search(question, k=2, mode="hybrid")
     assert [p.doc for p in hybrid] == ["report_2021.txt", "report_2022.txt"]
-    # second in both rankings, plus the bonus; the other is first in both
-    assert hybrid[0].score == pytest.approx(2 / (RRF_K + 2) + YEAR_BONUS, abs=1e-6)
-    assert hybrid[1].score == pytest.approx(2 / (RRF_K + 1), abs=1e-6)
+    # second in every ranking, plus the bonus; the other is first in every ranking
+    assert hybrid[0].score == pytest.approx(RANKINGS / (RRF_K + 2) + YEAR_BONUS, abs=1e-6)
+    assert hybrid[1].score == pytest.approx(RANKINGS / (RRF_K + 1), abs=1e-6)
     # a year that is no document's year changes nothing
     assert toy_retriever.named_years("revenue in 1999 and 2021") == {2021}
     plain = toy_retriever.search("revenue growth from exports in 1999", k=2, mode="hybrid")
@@ -101,7 +103,7 @@ def test_question_naming_a_year_prefers_that_doc_in_hybrid(toy_retriever):
 def test_explicit_year_filter_disables_the_bonus(toy_retriever):
     (only,) = toy_retriever.search("revenue growth from exports in 2021", k=3, mode="hybrid", year=2021)
     assert only.doc == "report_2021.txt"
-    assert only.score == pytest.approx(2 / (RRF_K + 1), abs=1e-6)  # first in both rankings, no bonus
+    assert only.score == pytest.approx(RANKINGS / (RRF_K + 1), abs=1e-6)  # first in every ranking, no bonus
 
 
 @pytest.mark.parametrize("mode", ["nope", "HYBRID", ""])
@@ -141,19 +143,22 @@ def test_rrf_small_k_and_edge_cases():
     assert rrf([[5], [5], [5]]) == pytest.approx({5: 3 / (RRF_K + 1)})
 
 
-def test_hybrid_scores_are_rrf_of_dense_and_bm25(toy_retriever):
+def test_hybrid_scores_are_rrf_of_dense_bm25_and_best_sentence(toy_retriever):
     q = "cats purr at night"
     n = len(toy_retriever.passages)
     dense_results = toy_retriever.search(q, k=n, mode="dense")
     bm25_results = toy_retriever.search(q, k=n, mode="bm25")
-    expected = rrf([[p.id for p in dense_results], [p.id for p in bm25_results]])
+    rankings = [[(p.id, p.score) for p in dense_results], [(p.id, p.score) for p in bm25_results]]
+    if SENTENCE_RANKING:
+        rankings.append([(toy_retriever.passages[i].id, s) for i, s in toy_retriever._best_sentence(q, n, None)])
+    expected = rrf([[i for i, _ in r] for r in rankings])
     hybrid = {p.id: p.score for p in toy_retriever.search(q, k=n, mode="hybrid")}
     assert set(hybrid) == set(expected)
     # passages whose score ties with another's may take either rank; check all the others exactly
     tied = set()
-    for results in (dense_results, bm25_results):
-        scores = [p.score for p in results]
-        tied |= {p.id for p in results if scores.count(p.score) > 1}
+    for results in rankings:
+        scores = [s for _, s in results]
+        tied |= {i for i, s in results if scores.count(s) > 1}
     untied = [i for i in expected if i not in tied]
     assert len(untied) >= 3
     assert {i: hybrid[i] for i in untied} == pytest.approx({i: expected[i] for i in untied}, abs=1e-6)
