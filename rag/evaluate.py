@@ -77,7 +77,9 @@ def load_qa(path: str | Path, docs: str | Path) -> list[QAItem]:
             at = texts[doc].find(quote)
             if at < 0:
                 raise RagError(f"{path}:{n}: quote {quote[:50]!r} not found in {doc!r}")
-            gold.append(GoldSpan(doc, at, at + len(quote)))
+            while at >= 0:  # a quote that occurs twice (a repeated caption) is found at either place
+                gold.append(GoldSpan(doc, at, at + len(quote)))
+                at = texts[doc].find(quote, at + 1)
         items.append(QAItem(str(row.get("id", n)), question, None if answers is None else tuple(answers), tuple(gold)))
     if not items:
         raise RagError(f"QA file {str(path)!r} has no questions")
