@@ -1,11 +1,13 @@
 """`Assistant`: a short answer with verified sentence-level citations, or an honest abstention.
 
 The offline answerer (the default) retrieves passages, splits them into sentences, scores each
-sentence against the question (IDF-weighted overlap of stemmed terms, the passage's retrieval rank,
-and whether the sentence holds the kind of thing asked for: a date for "when", a number for "how
-many"), and answers with the best one or two sentences, each with its `[n]` marker. Every citation
-is checked against the source file before it is returned. When the evidence does not cover the
-question's key terms it abstains and shows the closest passages. Follow-up questions are rewritten
+sentence against the question (cosine of its stored vector with the question's, IDF-weighted overlap
+of stemmed terms, whether it holds the kind of thing asked for, the passage's rank and whether the
+passage mentions the question's names), and answers with the best sentence and, when it fits, its
+better neighbour, each with its `[n]` marker. Every citation is checked against the source file
+before it is returned. It abstains, showing the closest passages, when the question names something
+the documents never mention, when a "how many" question finds no such count, or when the best
+sentence scores below `MIN_SCORE`. Follow-up questions are rewritten
 into standalone ones from the conversation (`rag.followup`). An optional `Generator` (e.g. an
 OpenAI-compatible endpoint, `rag.generate`) can write the text instead; its sentences go through the
 same verification. Does not build indexes or render anything.
@@ -151,15 +153,6 @@ class Assistant:
             sims = cache[key]
             out.append(float(sims[c.index]) if sims is not None and c.index < len(sims) else 0.0)
         return out
-
-    def coverage(self, question: str, passage: Passage) -> float:
-        """Share of the question's IDF weight whose terms occur in the passage (with its headings)."""
-        terms = self._terms(question)
-        total = sum(terms.values())
-        if not total:
-            return 0.0
-        present = set(lexical.tokenize([passage.context()])[0])
-        return sum(w for t, w in terms.items() if t in present) / total
 
     # -- verification --------------------------------------------------------------------------
     def verify(self, citation: Citation) -> bool:
