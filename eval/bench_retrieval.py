@@ -32,7 +32,6 @@ def questions(qa: Path, n: int) -> list[str]:
 
 
 def latency(search, qs: list[str]) -> tuple[float, float]:
-    search(qs[0])
     times = []
     for q in qs:
         t0 = time.perf_counter()
@@ -84,7 +83,9 @@ def bench(name: str, docs: Path, qa: Path, n_queries: int, workdir: Path) -> Non
     retriever = rag.Retriever.load(index, embedder=embedder)
     qs = questions(qa, n_queries)
     for mode in ("hybrid", "dense", "bm25"):
-        p50, p95 = latency(lambda q: retriever.search(q, k=5, mode=mode), qs)
+        retriever.search(qs[0], k=5, mode=mode)  # warm up, then forget the cached question vectors
+        retriever.clear_cache()
+        p50, p95 = latency(lambda q: retriever.search(q, k=5, mode=mode), qs[1:])
         print(f"ours   search {mode:6}: p50 {p50:.1f} ms, p95 {p95:.1f} ms ({len(qs)} questions)")
     print(f"ours   cold start `rag search`: {cold(['rag', 'search', qs[0], '--index', str(index), '-k', '1']):.2f}s")
 
@@ -93,7 +94,8 @@ def bench(name: str, docs: Path, qa: Path, n_queries: int, workdir: Path) -> Non
     build = time.perf_counter() - t0
     print(f"naive  build: {build:.1f}s for {len(naive.passages)} chunks ({len(naive.passages) / build:.1f} chunks/s, "
           f"with model load)")
-    p50, p95 = latency(lambda q: naive.search(q, k=5), qs)
+    naive.search(qs[0], k=5)
+    p50, p95 = latency(lambda q: naive.search(q, k=5), qs[1:])
     print(f"naive  search: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
     saved = workdir / f"naive-{name}"
     naive.store.save_local(str(saved))
