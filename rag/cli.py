@@ -104,7 +104,7 @@ def answer_json(answer) -> dict:
     """The JSON shape of an `Answer`, shared by `rag ask --json` and the web API."""
     return {
         "question": answer.question, "original_question": answer.original_question, "answer": answer.text,
-        "abstained": answer.abstained,
+        "abstained": answer.abstained, "reason": answer.reason,
         "citations": [{"n": c.n, "doc": c.doc, "heading": list(c.passage.heading), "start": c.start, "end": c.end,
                        "quote": c.quote, "paragraph": c.passage.text, "score": c.passage.score} for c in answer.citations],
         "passages": [_passage_json(p) for p in answer.passages],
@@ -126,7 +126,7 @@ def cmd_ask(args) -> int:
         return 0
     if answer.question != answer.original_question:
         print(f"(question read as: {answer.question})")
-    print(answer.text + "\n")
+    print(answer.text + (f"\nWhy: {answer.reason}." if answer.abstained and answer.reason else "") + "\n")
     if answer.abstained:
         print("Closest passages:" if answer.passages else "No passages were found.")
         for n, p in enumerate(answer.passages[:3], 1):

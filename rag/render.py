@@ -110,13 +110,15 @@ def doc_label(passage) -> str:
 
 def answer_markdown(answer) -> str:
     """The assistant's chat message for `answer`: escaped text, the rewritten question when it
-    differs from what was typed, and for an abstention the closest passages in brief."""
+    differs from what was typed, and for an abstention why and the closest passages in brief."""
     parts = []
     if answer.original_question and answer.question != answer.original_question:
         parts.append(f"*Read as: {escape_markdown(answer.question)}*")
     text = escape_markdown(answer.text)
     # Escaped markers look like \[1\]; show them as bold [1] so they stand out as citations.
     text = re.sub(r"\\\[(\d{1,2})\\\]", r"**\\[\1\\]**", text)
+    if answer.abstained and getattr(answer, "reason", ""):
+        text += f"  \n*Why: {escape_markdown(answer.reason)}.*"
     parts.append(text)
     if answer.abstained:
         if answer.passages:
