@@ -23,6 +23,8 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+
 from rag import lexical
 from rag.errors import RagError
 from rag.followup import rewrite
@@ -149,7 +151,7 @@ class Assistant:
             key = (c.passage.doc, c.passage.start)
             if key not in cache:
                 vectors = self.retriever.sentence_vectors(c.passage)
-                cache[key] = None if vectors is None else vectors @ query
+                cache[key] = None if vectors is None else np.einsum("ij,j->i", vectors, query)  # no BLAS threads
             sims = cache[key]
             out.append(float(sims[c.index]) if sims is not None and c.index < len(sims) else 0.0)
         return out
