@@ -1,9 +1,10 @@
 """`Retriever`: find the passages that answer a question, best first.
 
 Modes: "dense" (FAISS inner product over normalised embeddings), "bm25" (bm25s), and "hybrid"
-(the default: both fused by reciprocal rank fusion). Filters by document and by year; a question
-that names the year of one of the documents (e.g. "in the 2021 Bluebook") prefers that year's
-passages. The model and the index are loaded once and reused by every call. Does not build
+(the default: reciprocal rank fusion of the dense ranking, the BM25 ranking and a ranking by each
+passage's most similar sentence, plus small bonuses for passages of a year the question names
+("in the 2021 Bluebook") and for passages that mention the question's names). Filters by document
+and by year. The model and the index are loaded once and reused by every call. Does not build
 indexes or compose answers.
 """
 
@@ -40,6 +41,8 @@ def rrf(rankings: list[list[int]], k: int = RRF_K) -> dict[int, float]:
 
 
 class Retriever:
+    """Searches one loaded index; safe to share between threads."""
+
     def __init__(self, index: store.StoredIndex, embedder: Embedder | None = None):
         import faiss
 
@@ -51,7 +54,7 @@ class Retriever:
             self._check(embedder)
         self._position = {(p.doc, p.start, p.end): i for i, p in enumerate(self.passages)}
         self._queries: dict[str, np.ndarray] = {}  # a small cache: the answerer re-uses the query vector
-        self._lock = threading.Lock()
+        self._lock, self._load_lock = threading.Lock(), threading.Lock()
         self._prefixes: list[frozenset[str] | None] = [None] * len(self.passages)  # filled on demand
         if index.sentences is not None:
             rows = index.sentence_rows
@@ -79,10 +82,13 @@ class Retriever:
 
     @property
     def embedder(self) -> Embedder:
+        """The query embedder, loaded on first use (once, even when two threads ask at once)."""
         if self._embedder is None:
-            embedder = query_embedder(self.index.manifest.model)
-            self._check(embedder)
-            self._embedder = embedder
+            with self._load_lock:
+                if self._embedder is None:
+                    embedder = query_embedder(self.index.manifest.model)
+                    self._check(embedder)
+                    self._embedder = embedder
         return self._embedder
 
     def _mask(self, doc: str | None, year: int | None) -> np.ndarray | None:
