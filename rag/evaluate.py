@@ -161,7 +161,7 @@ def answer_metrics(items: list[QAItem], ask: Callable[[str], Answer]) -> dict:
         "abstention_precision": round(true_abstained / abstained, 4) if abstained else None,
         "abstention_recall": round(true_abstained / unanswerable, 4) if unanswerable else None,
         "answered": answered,
-        "answer_chars_p50": statistics.median(lengths) if lengths else 0,
+        "answer_chars_p50": round(float(statistics.median(lengths)), 1) if lengths else 0.0,
         "ask_latency_p50_ms": round(_percentile(latencies, 50), 2),
         "ask_latency_p95_ms": round(_percentile(latencies, 95), 2),
     }
