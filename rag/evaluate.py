@@ -187,19 +187,13 @@ def run_eval(qa: str | Path, docs: str | Path, index_dir: str | Path | None = No
     """Build (or reuse) the index for `docs`, then score every config on the QA file."""
     from rag.answer import Assistant
     from rag.build import build_index
-    from rag.embed import SentenceTransformerEmbedder
     from rag.retrieve import Retriever
-    from rag.store import read_manifest
 
     items = load_qa(qa, docs)
     index_dir = Path(index_dir) if index_dir else default_index_for(docs)
-    try:
-        model = read_manifest(index_dir).model
-    except RagError:
-        model = None
-    embedder = SentenceTransformerEmbedder(model) if model else SentenceTransformerEmbedder()
-    build_index(docs, index_dir, embedder=embedder, progress=progress)
-    retriever = Retriever.load(index_dir, embedder=embedder)
+    build_index(docs, index_dir, progress=progress)  # loads a model only if something needs embedding
+    retriever = Retriever.load(index_dir)
+    embedder = retriever.embedder
     report = {"qa": str(qa), "docs": str(docs), "index": str(index_dir), "n": len(items),
               "n_answerable": sum(1 for it in items if it.answers), "n_unanswerable": sum(it.unanswerable for it in items),
               "configs": {}}
