@@ -79,8 +79,7 @@ def bench(name: str, docs: Path, qa: Path, n_queries: int, workdir: Path) -> Non
     again = rag.build_index(docs, index)
     print(f"ours   unchanged re-index: {time.perf_counter() - t0:.3f}s in-process, {again.embedded} embedded; "
           f"as a command: {cold(['rag', 'index', str(docs), '--index', str(index), '-q'], 1):.2f}s")
-    embedder = SentenceTransformerEmbedder()
-    retriever = rag.Retriever.load(index, embedder=embedder)
+    retriever = rag.Retriever.load(index)  # as `rag search` and the app use it: the fast query embedder
     qs = questions(qa, n_queries)
     for mode in ("hybrid", "dense", "bm25"):
         retriever.search(qs[0], k=5, mode=mode)  # warm up, then forget the cached question vectors
@@ -90,7 +89,7 @@ def bench(name: str, docs: Path, qa: Path, n_queries: int, workdir: Path) -> Non
     print(f"ours   cold start `rag search`: {cold(['rag', 'search', qs[0], '--index', str(index), '-k', '1']):.2f}s")
 
     t0 = time.perf_counter()
-    naive = NaiveRetriever(docs, SentenceTransformerEmbedder())
+    naive = NaiveRetriever(docs, SentenceTransformerEmbedder())  # the textbook way: sentence-transformers
     build = time.perf_counter() - t0
     print(f"naive  build: {build:.1f}s for {len(naive.passages)} chunks ({len(naive.passages) / build:.1f} chunks/s, "
           f"with model load)")
