@@ -55,7 +55,7 @@ def _load_retriever(args):
     from rag.store import stale_files
 
     try:
-        retriever = Retriever.load(args.index)
+        retriever = Retriever.load(args.index, check_sources=False)  # a stale index is updated below
     except IndexStateError:
         if Path(args.index).exists() or not Path(args.docs).is_dir():
             raise

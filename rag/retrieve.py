@@ -66,8 +66,19 @@ class Retriever:
         self._year_ids = np.array([p.year or 0 for p in self.passages])
 
     @classmethod
-    def load(cls, index_dir: str | Path = "index", *, embedder: Embedder | None = None) -> Retriever:
-        return cls(store.load(index_dir), embedder)
+    def load(cls, index_dir: str | Path = "index", *, embedder: Embedder | None = None,
+             check_sources: bool = True) -> Retriever:
+        """Load and check an index; with `check_sources`, refuse one whose source files changed since
+        it was built (IndexStateError names them; `rag.build_index` brings it up to date)."""
+        index = store.load(index_dir)
+        if check_sources:
+            changed = store.stale_files(index.manifest)
+            if changed:
+                raise IndexStateError(
+                    f"index at {str(index_dir)!r} is stale: {len(changed)} file(s) changed in {index.manifest.docs} "
+                    f"since it was built ({', '.join(changed[:3])}{', ...' if len(changed) > 3 else ''}); "
+                    f"run `rag index` to update it")
+        return cls(index, embedder)
 
     def _check(self, embedder: Embedder) -> None:
         m = self.index.manifest

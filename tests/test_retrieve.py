@@ -218,3 +218,16 @@ def test_lazy_embedder_of_wrong_dimension_is_refused(toy_index, monkeypatch):
     retriever = Retriever.load(toy_index)
     with pytest.raises(IndexStateError, match="dimension"):
         retriever.search("cats", mode="dense")
+
+
+@pytest.mark.parametrize("change", ["edit", "add", "delete"])
+def test_a_stale_index_is_refused_naming_the_files(toy_docs, toy_index, change):
+    target = toy_docs / ("new.txt" if change == "add" else "dog.txt")
+    if change == "delete":
+        target.unlink()
+    else:
+        target.write_text("Title\n\nSomething else entirely.\n", encoding="utf-8")
+    with pytest.raises(IndexStateError, match=r"is stale: 1 file\(s\) changed .*(dog|new)\.txt"):
+        Retriever.load(toy_index, embedder=FakeEmbedder())
+    # asked not to check, it loads what was indexed
+    assert Retriever.load(toy_index, embedder=FakeEmbedder(), check_sources=False).passages
