@@ -130,8 +130,11 @@ class Assistant:
         for c, cos in zip(candidates, similarity):
             key = (c.passage.doc, c.passage.start)
             if key not in named:
-                context = words(c.passage.context())
-                named[key] = sum(mentions(n, context) for n in asked) / len(asked) if asked else 1.0
+                if hasattr(self.retriever, "name_share"):
+                    named[key] = self.retriever.name_share(c.passage, asked)
+                else:  # e.g. the LangChain baseline
+                    context = words(c.passage.context())
+                    named[key] = sum(mentions(n, context) for n in asked) / len(asked) if asked else 1.0
             sent_terms = set(lexical.tokenize([c.text])[0])
             overlap = sum(w for t, w in terms.items() if t in sent_terms) / total
             type_ok = 1.0 if qtype and TYPE_PATTERNS[qtype].search(c.text) else 0.0

@@ -20,7 +20,7 @@ import numpy as np
 from rag import lexical, store
 from rag.embed import Embedder, query_embedder
 from rag.errors import IndexStateError, RagError
-from rag.question import names, stem_prefix, words
+from rag.question import mentions, names, stem_prefix, words
 from rag.types import Passage
 
 MODES = ("hybrid", "dense", "bm25")
@@ -169,12 +169,23 @@ class Retriever:
         return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
 
     def _mentions_all(self, i: int, needed: list[list[str]]) -> float:
-        """Share of the question's names that passage i (with its headings) mentions."""
+        """Share of the question's names that passage i (with its headings) mentions; the same test as
+        `rag.question.mentions`, on a cached set of word prefixes."""
         prefixes = self._prefixes[i]
         if prefixes is None:
             tokens = words(self.passages[i].context())
             prefixes = self._prefixes[i] = frozenset(t[:j] for t in tokens for j in range(1, 6))
         return sum(all(stem_prefix(w) in prefixes for w in name) for name in needed) / len(needed)
+
+    def name_share(self, passage: Passage, needed: list[list[str]]) -> float:
+        """Share of the question's names (`rag.question.names`) that `passage` mentions (1.0 if none)."""
+        if not needed:
+            return 1.0
+        i = self._position.get((passage.doc, passage.start, passage.end))
+        if i is None:
+            context = words(passage.context())
+            return sum(mentions(n, context) for n in needed) / len(needed)
+        return self._mentions_all(i, needed)
 
     def named_years(self, question: str) -> set[int]:
         """Years named in the question that are the year of some document in the index."""
