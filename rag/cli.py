@@ -38,11 +38,11 @@ def _progress_bar():
     return progress
 
 
-def ensure_index(docs: str, index: str, model: str | None = None, quiet: bool = False, embedder=None):
+def ensure_index(docs: str, index: str, model: str | None = None, quiet: bool = False):
     """Build or update `index` from `docs` when needed (cheap when nothing changed); returns the summary."""
     from rag.build import build_index
 
-    summary = build_index(docs, index, model=model, embedder=embedder, progress=None if quiet else _progress_bar())
+    summary = build_index(docs, index, model=model, progress=None if quiet else _progress_bar())
     for warning in summary.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return summary
