@@ -55,6 +55,7 @@ class _Candidate:
 
 # Weights of the sentence score; set once on the seed and SQuAD sets (eval/calibrate.py), not per question.
 W_DENSE, W_LEXICAL, W_TYPE, W_RANK, W_NAMES = 1.0, 0.6, 0.15, 0.15, 0.3
+W_SECTION = 0.5  # a question term found only in the sentence's section heading counts half
 
 
 @lru_cache(maxsize=64)
@@ -124,8 +125,10 @@ class Assistant:
         total = sum(terms.values()) or 1.0
         qtype = question_type(question)
         similarity = self._similarities(question, candidates)
+        expand = self.retriever.aliases.expand if hasattr(self.retriever, "aliases") else str
         asked = [needed for _, needed in names(question)]
         named: dict[tuple[str, int], float] = {}  # passage -> share of the question's names it mentions
+        section: dict[tuple[str, int], set[str]] = {}  # passage -> terms of its innermost heading
         scored = []
         for c, cos in zip(candidates, similarity):
             key = (c.passage.doc, c.passage.start)
@@ -135,8 +138,11 @@ class Assistant:
                 else:  # e.g. the LangChain baseline
                     context = words(c.passage.context())
                     named[key] = sum(mentions(n, context) for n in asked) / len(asked) if asked else 1.0
-            sent_terms = set(lexical.tokenize([c.text])[0])
-            overlap = sum(w for t, w in terms.items() if t in sent_terms) / total
+            sent_terms = set(lexical.tokenize([expand(c.text)])[0])
+            if key not in section:
+                section[key] = set(lexical.tokenize([expand(c.passage.heading[-1])])[0]) if c.passage.heading else set()
+            overlap = sum(w if t in sent_terms else W_SECTION * w if t in section[key] else 0.0
+                          for t, w in terms.items()) / total
             type_ok = 1.0 if qtype and TYPE_PATTERNS[qtype].search(c.text) else 0.0
             score = (W_DENSE * cos + W_LEXICAL * overlap + W_TYPE * type_ok + W_RANK / (1 + c.rank)
                      + W_NAMES * named[key])

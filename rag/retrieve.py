@@ -13,11 +13,13 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import replace
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from rag import lexical, store
+from rag.aliases import Aliases
 from rag.embed import Embedder, query_embedder
 from rag.errors import IndexStateError, RagError
 from rag.question import mentions, names, stem_prefix, words
@@ -116,6 +118,14 @@ class Retriever:
             mask &= self._year_ids == year
         return mask
 
+    @cached_property
+    def aliases(self) -> Aliases:
+        """The abbreviations the indexed documents define ("Asia-Europe Meeting (ASEM)"), found on first use."""
+        texts: dict[str, list[str]] = {}
+        for p in self.passages:
+            texts.setdefault(p.doc, []).append(p.text)
+        return Aliases.from_texts("\n".join(parts) for parts in texts.values())
+
     def embed_query(self, question: str) -> np.ndarray:
         """The question's (1, dim) vector, cached for the last few questions."""
         vector = self._queries.get(question)
@@ -160,7 +170,7 @@ class Retriever:
         return [(int(i), float(best[i])) for i in top if best[i] > -1.0]
 
     def _bm25(self, question: str, n: int, mask: np.ndarray | None) -> list[tuple[int, float]]:
-        scores = lexical.scores(self.index.bm25, question)
+        scores = lexical.scores(self.index.bm25, self.aliases.expand(question))
         if mask is not None:
             scores = np.where(mask, scores, -1.0)
         n = min(n, len(scores))
@@ -173,7 +183,7 @@ class Retriever:
         `rag.question.mentions`, on a cached set of word prefixes."""
         prefixes = self._prefixes[i]
         if prefixes is None:
-            tokens = words(self.passages[i].context())
+            tokens = words(self.aliases.expand(self.passages[i].context()))
             prefixes = self._prefixes[i] = frozenset(t[:j] for t in tokens for j in range(1, 6))
         return sum(all(stem_prefix(w) in prefixes for w in name) for name in needed) / len(needed)
 
@@ -183,7 +193,7 @@ class Retriever:
             return 1.0
         i = self._position.get((passage.doc, passage.start, passage.end))
         if i is None:
-            context = words(passage.context())
+            context = words(self.aliases.expand(passage.context()))
             return sum(mentions(n, context) for n in needed) / len(needed)
         return self._mentions_all(i, needed)
 

@@ -1,0 +1,97 @@
+"""rag.aliases: abbreviations the documents define, and how retrieval and answers use them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import FakeEmbedder
+from rag.aliases import Aliases
+
+TEXT = ("The Asia-Europe Meeting (ASEM) was set up to link two regions. The Council of Europe (CoE) "
+        "has 46 members. Both (they say) matter, and the gross domestic product (GDP) grew.")
+
+
+def test_finds_the_defined_abbreviations():
+    aliases = Aliases.from_texts([TEXT])
+    assert ("ASEM", "Asia-Europe Meeting") in aliases.pairs
+    assert ("CoE", "Council of Europe") in aliases.pairs
+    assert ("GDP", "gross domestic product") in aliases.pairs
+    assert all(short != "they" for short, _ in aliases.pairs)  # a parenthesis that is not an abbreviation
+
+
+@pytest.mark.parametrize("bad", [
+    "Chinese Tran (Chen) was there.",            # one capital letter: a name, not an abbreviation
+    "the Office of Alien Property (OAP) said",    # the algorithm's long form would start with "of"
+])
+def test_implausible_pairs_are_dropped(bad):
+    assert Aliases.from_texts([bad]).pairs in ((), (("OAP", "Office of Alien Property"),))
+
+
+def test_the_first_definition_wins_and_order_is_stable():
+    a = Aliases.from_texts(["Special Monitoring Mission (SMM) here.", "Single Market Measure (SMM) there."])
+    b = Aliases.from_texts(["Special Monitoring Mission (SMM) here.", "Single Market Measure (SMM) there."])
+    assert a == b and dict(a.pairs)["SMM"] == "Special Monitoring Mission"
+
+
+@pytest.mark.parametrize("text, added", [
+    ("When was the Asia-Europe Meeting founded?", "ASEM"),
+    ("when was the asia-europe meeting founded?", "ASEM"),          # long forms match in any case
+    ("How many members does ASEM have?", "Asia-Europe Meeting"),
+    ("The CoE met.", "Council of Europe"),
+])
+def test_expand_adds_the_other_form(text, added):
+    aliases = Aliases.from_texts([TEXT])
+    assert aliases.expand(text) == f"{text} {added}"
+
+
+@pytest.mark.parametrize("text", [
+    "ASEM, the Asia-Europe Meeting, met.",   # both forms already there
+    "The asem of the coe",                   # short forms are case-sensitive
+    "ASEMS and XCoE",                        # only whole words
+    "Nothing to see here.",
+])
+def test_expand_leaves_other_texts_alone(text):
+    assert Aliases.from_texts([TEXT]).expand(text) == text
+
+
+def test_no_abbreviations_no_change():
+    assert Aliases().expand("The ASEM met.") == "The ASEM met."
+    assert Aliases.from_texts([]).pairs == ()
+
+
+ALIAS_FILES = {
+    "forum.txt": ("The Northern Rivers Forum (NRF) was founded by five towns, three villages, two abbeys and one "
+                  "old mill on the valley road.\n\n"
+                  "Each spring the members of the NRF meet in a different town.\n\n"
+                  "Salmon return to the rivers each autumn.\n"),
+}
+
+
+@pytest.fixture
+def alias_assistant(tmp_path: Path):
+    from rag.answer import Assistant
+    from rag.build import build_index
+    from rag.retrieve import Retriever
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, text in ALIAS_FILES.items():
+        (docs / name).write_text(text, encoding="utf-8")
+    embedder = FakeEmbedder()
+    build_index(docs, tmp_path / "index", embedder=embedder)
+    return Assistant(Retriever.load(tmp_path / "index", embedder=embedder), docs=docs, min_score=0.0)
+
+
+def test_bm25_finds_a_passage_that_uses_only_the_abbreviation(alias_assistant):
+    retriever = alias_assistant.retriever
+    assert ("NRF", "Northern Rivers Forum") in retriever.aliases.pairs
+    hits = retriever.search("When does the Northern Rivers Forum meet?", k=3, mode="bm25")
+    assert any("members of the NRF meet" in p.text for p in hits)
+
+
+def test_answer_quotes_the_sentence_that_uses_the_abbreviation(alias_assistant):
+    answer = alias_assistant.ask("When do the members of the Northern Rivers Forum meet?")
+    assert not answer.abstained
+    assert answer.citations[0].quote == "Each spring the members of the NRF meet in a different town."
