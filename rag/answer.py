@@ -38,8 +38,9 @@ MAX_ANSWER_CHARS = 420
 MAX_QUESTION_CHARS = 2000
 ABSTAIN_MESSAGE = "The documents do not answer this."
 # Calibrated with `python eval/calibrate.py` (see README): the lowest sentence score that still answers.
-MIN_SCORE = 0.625
+MIN_SCORE = 0.65
 _LEADING_MARK = re.compile(r"^(-\s*)?(\(\d+\)|\d{1,2})\s+")
+_PRONOUN = re.compile(r"(It|Its|They|Their|This|These|He|His|She|Her|The two)\b")
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class _Candidate:
     end: int
     text: str
     score: float = 0.0
+    before: str = ""  # the previous sentence, when this one opens with a pronoun ("It currently comprises ...")
 
 
 # Weights of the sentence score; set once on the seed and SQuAD sets (eval/calibrate.py), not per question.
@@ -110,14 +112,17 @@ class Assistant:
     def _candidates(self, passages: Sequence[Passage]) -> list[_Candidate]:
         out = []
         for rank, p in enumerate(passages):
+            previous = ""
             for j, (s, e) in enumerate(split_sentences(p.text)):
                 m = _LEADING_MARK.match(p.text[s:e])
                 if m and p.kind == "footnote":
                     s += m.end()
                 text = p.text[s:e]
+                before = previous if _PRONOUN.match(text) else ""
+                previous = text
                 if len(text) < 15 or text.startswith("http"):
                     continue
-                out.append(_Candidate(p, rank, j, p.start + s, p.start + e, text))
+                out.append(_Candidate(p, rank, j, p.start + s, p.start + e, text, before=before))
         return out
 
     def _score(self, question: str, candidates: list[_Candidate]) -> list[_Candidate]:
@@ -141,7 +146,8 @@ class Assistant:
             sent_terms = set(lexical.tokenize([expand(c.text)])[0])
             if key not in section:
                 section[key] = set(lexical.tokenize([expand(c.passage.heading[-1])])[0]) if c.passage.heading else set()
-            overlap = sum(w if t in sent_terms else W_SECTION * w if t in section[key] else 0.0
+            context = section[key] | set(lexical.tokenize([expand(c.before)])[0]) if c.before else section[key]
+            overlap = sum(w if t in sent_terms else W_SECTION * w if t in context else 0.0
                           for t, w in terms.items()) / total
             type_ok = 1.0 if qtype and TYPE_PATTERNS[qtype].search(c.text) else 0.0
             score = (W_DENSE * cos + W_LEXICAL * overlap + W_TYPE * type_ok + W_RANK / (1 + c.rank)

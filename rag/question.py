@@ -31,8 +31,12 @@ _HOW_MANY = re.compile(r"\bhow many ((?:[\w'-]+ ){0,3}?)([\w'-]+?)s?\b(?= (?:has
                        r"would|can|could|in|of|were|that|per)\b|\?|$)", re.I)
 
 
+_YEAR = re.compile(r"(1[5-9]|20)\d\d")
+
+
 def missing_slot(question: str, evidence: str) -> str:
-    """A "how many X" question needs a number next to X (or "times", "%") in the evidence."""
+    """A "how many X" question needs a number (not a year, unless X is years) next to X (or "times", "%")
+    in the evidence."""
     many = _HOW_MANY.search(question)
     if not many:
         return ""
@@ -40,7 +44,7 @@ def missing_slot(question: str, evidence: str) -> str:
     stems = tuple((lexical.stem(w) or w)[:5] for w in counted)
     tokens = re.findall(r"[\w%]+", re.sub(r"\(\d{1,2}\)", " ", evidence.lower()))  # not footnote marks
     for i, token in enumerate(tokens):
-        if _NUMBER.match(token) and any(t.startswith(stems) or t in ("times", "%", "percent") for t in tokens[i:i + 6]):
+        if _NUMBER.match(token) and not (_YEAR.fullmatch(token) and "year" not in counted) and any(t.startswith(stems) or t in ("times", "%", "percent") for t in tokens[i:i + 6]):
             return ""
     return f"no number of {' '.join(counted)} in the evidence"
 

@@ -243,6 +243,9 @@ def test_no_passage_at_all(toy_assistant):
      "no number of office in the evidence"),
     # a footnote mark "(3)" is not a number
     ("How many soldiers were trained?", "the EU mission (3) soldiers were trained", "no number of soldier in the evidence"),
+    # a year is not a count, unless years are what is counted
+    ("How many troops are stationed there?", "In 2019 troops were sent to the region", "no number of troop in the evidence"),
+    ("How many years has the forum met?", "it has met since 2015 every year", ""),
     ("What do goldfish eat?", "nothing numeric here", ""),  # not a "how many" question
     ("How much did it cost?", "it was expensive", ""),  # "how much" is not checked
 ])
@@ -351,3 +354,60 @@ def test_the_fixture_corpora_are_what_the_tests_assume():
     harbour = STORY_FILES["harbour.txt"].split("\n")
     assert harbour[3].startswith("They are painted blue")  # line 4, continuing the paragraph of line 3
     assert len(STORY_FILES["canal.txt"].split("\n")[2]) > MAX_ANSWER_CHARS
+
+
+# ---- context a sentence borrows: its section heading, and the sentence before a leading pronoun --------
+
+FESTIVAL_FILES = {
+    "town.md": ("# Town guide\n\n"
+                "## The Lantern Festival\n\n"
+                "Many visitors come to the quay. It is held on the last Friday of the summer.\n\n"
+                "## Market days\n\n"
+                "Stalls are held near the old square on Tuesdays.\n"),
+}
+
+
+@pytest.fixture
+def festival_assistant(tmp_path):
+    from rag.build import build_index
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, text in FESTIVAL_FILES.items():
+        (docs / name).write_text(text, encoding="utf-8")
+    embedder = FakeEmbedder()
+    build_index(docs, tmp_path / "index", embedder=embedder)
+    return Assistant(Retriever.load(tmp_path / "index", embedder=embedder), docs=docs, min_score=0.0)
+
+
+def _scores(assistant, question):
+    passages = assistant.retriever.search(question, k=5)
+    return {c.text: c for c in assistant._score(question, assistant._candidates(passages))}
+
+
+def test_a_sentence_borrows_its_section_heading_at_half_weight(festival_assistant, monkeypatch):
+    question = "When is the Lantern Festival held?"
+    with_heading = _scores(festival_assistant, question)
+    monkeypatch.setattr(rag.answer, "W_SECTION", 0.0)
+    without = _scores(festival_assistant, question)
+    festival = "It is held on the last Friday of the summer."
+    market = "Stalls are held near the old square on Tuesdays."
+    assert with_heading[festival].score > without[festival].score  # "Lantern Festival" is in its heading
+    assert with_heading[market].score == without[market].score     # its heading does not match
+    assert with_heading[festival].score > with_heading[market].score
+    assert festival in [c.quote for c in festival_assistant.ask(question).citations]
+
+
+def test_a_sentence_opening_with_a_pronoun_keeps_the_sentence_before(festival_assistant):
+    candidates = {c.text: c for c in festival_assistant._candidates(festival_assistant.retriever.passages)}
+    assert candidates["It is held on the last Friday of the summer."].before == "Many visitors come to the quay."
+    assert candidates["Many visitors come to the quay."].before == ""
+    assert candidates["Stalls are held near the old square on Tuesdays."].before == ""
+    # "quay" is only in the sentence before "It is held ...": it counts for that sentence, at half weight
+    held = candidates["It is held on the last Friday of the summer."]
+    question = "When is the event near the quay held?"
+    borrowed, = festival_assistant._score(question, [held])
+    alone, = festival_assistant._score(question, [dataclasses.replace(held, before="")])
+    quay = rag.answer.W_LEXICAL * rag.answer.W_SECTION * festival_assistant._idf("quay") / sum(
+        festival_assistant._terms(question).values())
+    assert borrowed.score - alone.score == pytest.approx(quay)
