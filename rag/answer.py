@@ -3,12 +3,14 @@
 The offline answerer (the default) retrieves passages, splits them into sentences, scores each
 sentence against the question (cosine of its stored vector with the question's, IDF-weighted overlap
 of stemmed terms, whether it holds the kind of thing asked for, the passage's rank and whether the
-passage mentions the question's names), and answers with the best sentence and, when it fits, its
+passage mentions the question's names; a question term in the sentence's section heading, or in the
+sentence before one that opens with a pronoun, counts half; abbreviations the documents define match
+their long forms), and answers with the best sentence and, when it fits, a close runner-up or else its
 better neighbour, each with its `[n]` marker. Every citation is checked against the source file
 before it is returned. It abstains, showing the closest passages, when the question names something
 the documents never mention, when a "how many" question finds no such count, or when the best
-sentence scores below `MIN_SCORE`. Follow-up questions are rewritten
-into standalone ones from the conversation (`rag.followup`). An optional `Generator` (e.g. an
+sentence scores below `MIN_SCORE`. Follow-up questions are rewritten into standalone ones from the
+conversation (`rag.followup`). An optional `Generator` (e.g. an
 OpenAI-compatible endpoint, `rag.generate`) can write the text instead; its sentences go through the
 same verification. Does not build indexes or render anything.
 """
@@ -57,6 +59,8 @@ class _Candidate:
 
 # Weights of the sentence score; set once on the seed and SQuAD sets (eval/calibrate.py), not per question.
 W_DENSE, W_LEXICAL, W_TYPE, W_RANK, W_NAMES = 1.0, 0.6, 0.15, 0.15, 0.3
+# A runner-up sentence scoring within this of the best is quoted too (else the better neighbour, if any).
+SECOND_MARGIN = 0.1
 W_SECTION = 0.5  # a question term found only in the sentence's section heading counts half
 
 
@@ -207,7 +211,7 @@ class Assistant:
         ranked = self._score(standalone, self._candidates(passages))
         chosen = self._choose(standalone, ranked) if ranked else []
         gap = self.evidence_gap(standalone, chosen) if chosen else "no sentence to quote"
-        score = round(chosen[0].score, 4) if chosen else 0.0
+        score = round(max(c.score for c in chosen), 4) if chosen else 0.0
         if gap:
             return Answer(standalone, ABSTAIN_MESSAGE, True, (), tuple(passages), original, score, gap)
         return self._compose(standalone, original, chosen, passages, score)
@@ -223,15 +227,16 @@ class Assistant:
                 if not all(self._known(w) for w in needed):
                     return f"the documents never mention {name!r}"
         else:  # no corpus vocabulary (e.g. the LangChain baseline): look in the evidence itself
-            context = words(chosen[0].passage.context() + " " + " ".join(c.text for c in chosen))
+            context = words(" ".join(c.passage.context() + " " + c.text for c in chosen))
             for name, needed in names(question):
                 if not mentions(needed, context):
                     return f"the evidence does not mention {name!r}"
         missing = missing_slot(question, " ".join(c.text for c in chosen))
         if missing:
             return missing
-        if chosen[0].score < self.min_score:
-            return f"best sentence scores {chosen[0].score:.2f} < {self.min_score}"
+        best = max(chosen, key=lambda c: c.score)  # `chosen` is in document order
+        if best.score < self.min_score:
+            return f"best sentence scores {best.score:.2f} < {self.min_score}"
         return ""
 
     def _retrieve(self, question: str, k: int, mode: str, doc: str | None, year: int | None) -> list[Passage]:
@@ -245,20 +250,23 @@ class Assistant:
         return self.retriever.search(question, k=k, mode=mode, doc=doc)
 
     def _choose(self, question: str, ranked: list[_Candidate]) -> list[_Candidate]:
-        """The best sentence, with its better-scoring neighbour in the same passage when both fit.
+        """The best sentence, with the runner-up when it scores within `SECOND_MARGIN` of it, else with
+        its better-scoring neighbour in the same passage; the second only when both fit.
 
         Answers often sit in the sentence next to the one that repeats the question's words
-        ("The V4 ... are friendly. [It is] the four countries of Poland, ..."); asked about two
-        years, one sentence from each year's document."""
+        ("The V4 ... are friendly. [It is] the four countries of Poland, ..."), or in a close
+        runner-up elsewhere; asked about two years, one sentence from each year's document."""
         best = ranked[0]
         years = self.retriever.named_years(question) if hasattr(self.retriever, "named_years") else set()
         if len(years) >= 2:
             other = next((c for c in ranked[1:] if c.passage.year in years and c.passage.year != best.passage.year), None)
             return [best] + ([other] if other else [])
-        neighbours = [c for c in ranked[1:] if c.passage == best.passage and abs(c.index - best.index) == 1
-                      and len(best.text) + len(c.text) < MAX_ANSWER_CHARS]
+        fits = [c for c in ranked[1:] if len(best.text) + len(c.text) < MAX_ANSWER_CHARS]
+        close = [c for c in fits[:1] if best.score - c.score < SECOND_MARGIN]
+        neighbours = close or [c for c in fits if c.passage == best.passage and abs(c.index - best.index) == 1]
         chosen = [best] + neighbours[:1]
-        return sorted(chosen, key=lambda c: c.start)
+        same_passage = all(c.passage == best.passage for c in chosen)
+        return sorted(chosen, key=lambda c: c.start) if same_passage else chosen
 
     def _compose(self, question: str, original: str, chosen: list[_Candidate], passages, score: float) -> Answer:
         citations, parts = [], []

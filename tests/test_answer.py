@@ -411,3 +411,33 @@ def test_a_sentence_opening_with_a_pronoun_keeps_the_sentence_before(festival_as
     quay = rag.answer.W_LEXICAL * rag.answer.W_SECTION * festival_assistant._idf("quay") / sum(
         festival_assistant._terms(question).values())
     assert borrowed.score - alone.score == pytest.approx(quay)
+
+
+# ---- which sentences are quoted, and the score the threshold sees --------------------------------------
+
+def _ranked(assistant, question):
+    passages = assistant.retriever.search(question, k=5)
+    return assistant._score(question, assistant._candidates(passages))
+
+
+def test_a_close_runner_up_from_another_passage_is_quoted_too(story_assistant):
+    ranked = _ranked(story_assistant, "When was the old harbour on Lake Miral rebuilt?")
+    best = ranked[0]
+    elsewhere = next(c for c in ranked if c.passage != best.passage and len(best.text) + len(c.text) < MAX_ANSWER_CHARS)
+    neighbour = next(c for c in ranked if c.passage == best.passage and abs(c.index - best.index) == 1)
+    close = dataclasses.replace(elsewhere, score=best.score - rag.answer.SECOND_MARGIN / 2)
+    far = dataclasses.replace(elsewhere, score=best.score - 2 * rag.answer.SECOND_MARGIN)
+    low_neighbour = dataclasses.replace(neighbour, score=far.score - 1)
+    q = "When was the old harbour on Lake Miral rebuilt?"
+    assert story_assistant._choose(q, [best, close, low_neighbour]) == [best, close]   # best first
+    assert story_assistant._choose(q, [best, far, low_neighbour]) == sorted([best, low_neighbour], key=lambda c: c.start)
+
+
+def test_the_threshold_sees_the_best_quoted_sentence_not_the_first(story_assistant, story_docs):
+    ranked = _ranked(story_assistant, "When was the old harbour on Lake Miral rebuilt?")
+    first, second = sorted(ranked[:2], key=lambda c: c.start)
+    strict = Assistant(story_assistant.retriever, docs=story_docs, min_score=0.5)
+    chosen = [dataclasses.replace(first, score=0.1), dataclasses.replace(second, score=0.9)]  # document order
+    assert strict.evidence_gap("When was the old harbour on Lake Miral rebuilt?", chosen) == ""
+    chosen = [dataclasses.replace(first, score=0.1), dataclasses.replace(second, score=0.4)]
+    assert strict.evidence_gap("When was the old harbour on Lake Miral rebuilt?", chosen) == "best sentence scores 0.40 < 0.5"
