@@ -1,9 +1,12 @@
-"""Abbreviations the documents define, so "ASEM" and "Asia-Europe Meeting" match each other.
+"""Other names for what the documents name: "ASEM" for "Asia-Europe Meeting", "Danish" for "Denmark".
 
-`Aliases.from_texts` finds "long form (SHORT)" definitions with the Schwartz-Hearst algorithm (the
-`abbreviations` package) and keeps plausible ones; `expand(text)` appends to a text the other form of
-every abbreviation or long form it contains. Used for lexical matching only (BM25 queries, sentence
-overlap, name checks); the dense vectors see the original text. Does not read files or retrieve.
+`Aliases.from_texts` finds the abbreviations the documents define ("long form (SHORT)", by the
+Schwartz-Hearst algorithm of the `abbreviations` package) and the countries they name (with their
+other names and demonyms from the `countryinfo` package); `expand(text)` appends to a text the other
+form of each abbreviation in it, and the documents' name for each country it names otherwise
+("Finnish" -> "Finland"; "Finland" gets nothing, so a query is not flooded with demonyms). Used for lexical matching only
+(BM25 queries, sentence overlap, name checks); the dense vectors see the original text. Does not read
+files or retrieve.
 """
 
 from __future__ import annotations
@@ -12,45 +15,108 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 _SHORT = re.compile(r"[A-Za-z][A-Za-z0-9/&.-]{1,9}")
 _FUNCTION_WORDS = {"of", "the", "a", "an", "and", "or", "for", "in", "on", "to"}
+_LATIN_NAME = re.compile(r"[A-Z][A-Za-z.'’ -]{3,}")
+
+
+@dataclass(frozen=True)
+class Group:
+    used: tuple[str, ...]          # the forms `expand` appends: ones the documents use
+    other: tuple[str, ...] = ()    # forms only recognised in a text (a country's demonym and other names)
+    abbreviation: bool = False     # (short form, long form); the long form matches in any case
+
+
+@lru_cache(maxsize=1)
+def _countries() -> tuple[tuple[str, ...], ...]:
+    """Each country's name, demonyms and other English names: those of several words ("Great Britain",
+    "Republic of Latvia") or spelled like the name or demonym ("Czechia"); not native names ("Island"
+    for Iceland would match "Rhode Island") nor ISO codes."""
+    from countryinfo import all_countries
+
+    out = []
+    for country in all_countries():
+        names = [country.name(), *(d.strip() for d in (country.demonym() or "").split(","))]
+        other = [a.strip() for a in country.alt_spellings()
+                 if " " in a.strip() or any(a.strip()[:3] == n[:3] for n in names if n)]
+        forms = [f for f in names + other if f and _LATIN_NAME.fullmatch(f)]
+        out.append(tuple(dict.fromkeys(forms)))
+    return tuple(out)
+
+
+def _abbreviations(texts: list[str]) -> dict[str, str]:
+    from abbreviations import schwartz_hearst
+
+    found: dict[str, str] = {}
+    logging.getLogger("abbreviations").setLevel(logging.ERROR)
+    for text in texts:
+        pairs = schwartz_hearst.extract_abbreviation_definition_pairs(doc_text=text, most_common_definition=True)
+        for short, long in pairs.items():
+            long = " ".join(long.strip("\"'“”‘’ ").split())
+            if (_SHORT.fullmatch(short) and sum(ch.isupper() for ch in short) >= 2 and 1 < len(long.split()) <= 8
+                    and long[0].lower() == short[0].lower() and long.split()[0].lower() not in _FUNCTION_WORDS):
+                found.setdefault(short, long)  # the first definition wins where two differ
+    return found
+
+
+def _alternation(forms: Iterable[str]) -> str:
+    return "|".join(map(re.escape, sorted(set(forms), key=lambda f: (-len(f), f))))
 
 
 @dataclass(frozen=True)
 class Aliases:
-    pairs: tuple[tuple[str, str], ...] = ()  # (short form, long form), sorted
+    groups: tuple[Group, ...] = ()
 
     @classmethod
     def from_texts(cls, texts: Iterable[str]) -> Aliases:
-        """The abbreviations defined in `texts` (the first definition wins where two differ)."""
-        from abbreviations import schwartz_hearst
-
-        found: dict[str, str] = {}
-        logging.getLogger("abbreviations").setLevel(logging.ERROR)
-        for text in texts:
-            pairs = schwartz_hearst.extract_abbreviation_definition_pairs(doc_text=text, most_common_definition=True)
-            for short, long in pairs.items():
-                long = " ".join(long.strip("\"'“”‘’ ").split())
-                if (_SHORT.fullmatch(short) and sum(ch.isupper() for ch in short) >= 2 and 1 < len(long.split()) <= 8
-                        and long[0].lower() == short[0].lower() and long.split()[0].lower() not in _FUNCTION_WORDS):
-                    found.setdefault(short, long)
-        return cls(tuple(sorted(found.items())))
+        """The abbreviations defined in `texts` and the countries they name."""
+        texts = list(texts)
+        groups = [Group((short, long), abbreviation=True) for short, long in sorted(_abbreviations(texts).items())]
+        countries = _countries()
+        every = {form for forms in countries for form in forms}
+        pattern = re.compile(rf"(?<![\w-])(?:{_alternation(every)})(?![\w-])")
+        seen = {m.group(0) for text in texts for m in pattern.finditer(text)}
+        short_of = {g.used[1]: g.used[0] for g in groups}
+        for forms in countries:  # each country's first form the documents use stands for all its forms
+            present = [f for f in forms if any(f" {f} " in f" {s} " for s in seen)]  # "Netherlands" in "The Netherlands"
+            if present and len(forms) > 1:
+                used = (present[0],) + ((short_of[present[0]],) if present[0] in short_of else ())  # "UK" too
+                groups.append(Group(used, tuple(f for f in forms if f != present[0])))
+        return cls(tuple(groups))
 
     def __post_init__(self):
-        # One pass over a text finds every form: short forms match case-sensitively, long ones in any case.
-        shorts = sorted((s for s, _ in self.pairs), key=len, reverse=True)
-        longs = sorted((lf for _, lf in self.pairs), key=len, reverse=True)
-        either = (rf"(?<![\w-])(?:(?P<short>{'|'.join(map(re.escape, shorts))})|(?i:(?P<long>{'|'.join(map(re.escape, longs))})))"
-                  r"(?![\w-])")
-        object.__setattr__(self, "_pattern", re.compile(either) if self.pairs else None)
-        object.__setattr__(self, "_other", {**dict(self.pairs), **{lf.lower(): s for s, lf in self.pairs}})
+        # One pass over a text finds every form (long forms of abbreviations in any case).
+        exact, folded, owner = set(), set(), {}
+        for i, g in enumerate(self.groups):
+            for j, form in enumerate(g.used + g.other):
+                in_any_case = g.abbreviation and j == 1  # "crisis management exercises" ~ "Crisis Management ..."
+                (folded if in_any_case else exact).add(form)
+                owner.setdefault(form.lower() if in_any_case else form, []).append(i)
+        parts = []
+        if exact:
+            parts.append(f"(?P<exact>{_alternation(exact)})")
+        if folded:
+            parts.append(f"(?i:(?P<folded>{_alternation(folded)}))")
+        pattern = re.compile(rf"(?<![\w-])(?:{'|'.join(parts)})(?![\w-])") if parts else None
+        object.__setattr__(self, "_pattern", pattern)
+        object.__setattr__(self, "_owner", owner)
+
+    @property
+    def pairs(self) -> tuple[tuple[str, str], ...]:
+        """The abbreviations, as (short form, long form)."""
+        return tuple(g.used for g in self.groups if g.abbreviation)
 
     def expand(self, text: str) -> str:
-        """`text` followed by the other form of each abbreviation or long form in it."""
+        """`text` followed by the forms the documents use of every name in it given in another form."""
         if self._pattern is None:
             return text
-        found = {m.group("short") or m.group("long").lower() for m in self._pattern.finditer(text)}
-        extra = [self._other[f] for f in sorted(found)]
-        extra = [e for e in extra if e not in found and e.lower() not in found]
+        found, groups = set(), set()
+        for m in self._pattern.finditer(text):
+            form = m.group("exact") if m.group("exact") is not None else m.group("folded").lower()
+            found.add(form)
+            groups.update(self._owner.get(form, ()))
+        extra = [f for i in sorted(groups) for f in self.groups[i].used if f not in found and f.lower() not in found]
+        extra = list(dict.fromkeys(extra))
         return f"{text} {' '.join(extra)}" if extra else text

@@ -135,7 +135,7 @@ class Assistant:
         qtype = question_type(question)
         similarity = self._similarities(question, candidates)
         expand = self.retriever.aliases.expand if hasattr(self.retriever, "aliases") else str
-        asked = [needed for _, needed in names(question)]
+        asked = [needed for _, needed in names(expand(question))]  # "Finnish" asks for "Finland" too
         named: dict[tuple[str, int], float] = {}  # passage -> share of the question's names it mentions
         section: dict[tuple[str, int], set[str]] = {}  # passage -> terms of its innermost heading
         scored = []

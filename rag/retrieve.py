@@ -227,7 +227,7 @@ class Retriever:
         years = self.named_years(question) if year is None else set()
         if years and mode == "hybrid":
             scored = [(i, s + YEAR_BONUS * (self._year_ids[i] in years)) for i, s in scored]
-        needed = [n for _, n in names(question)]
+        needed = [n for _, n in names(self.aliases.expand(question))]  # "Finnish" asks for "Finland" too
         if needed and mode == "hybrid" and NAME_BONUS:
             scored = [(i, s + NAME_BONUS * self._mentions_all(i, needed)) for i, s in scored]
         scored.sort(key=lambda t: (-t[1], t[0]))

@@ -61,6 +61,33 @@ def test_no_abbreviations_no_change():
     assert Aliases.from_texts([]).pairs == ()
 
 
+COUNTRIES = ("Finland: the foreign minister called. The Netherlands and Denmark agreed. "
+             "The United Kingdom (UK) pledged support. Japan sent Japanese experts.")
+
+
+@pytest.mark.parametrize("text, added", [
+    ("Which Finnish minister called?", "Finland"),            # a demonym: the documents' name for the country
+    ("What did the Dutch agree?", "Netherlands"),
+    ("Did the Danish side agree?", "Denmark"),
+    ("What did the British pledge?", "United Kingdom UK"),    # with the abbreviation the documents define
+    ("What did the UK pledge?", "United Kingdom"),
+    ("Did Japanese experts visit?", "Japan"),                 # the documents use both forms: the name stands in
+])
+def test_countries_are_known_by_their_other_names(text, added):
+    assert Aliases.from_texts([COUNTRIES]).expand(text) == f"{text} {added}"
+
+
+@pytest.mark.parametrize("text", [
+    "Did Finland call?",         # the documents' own name: nothing to add (no flood of demonyms)
+    "Did Japan send experts?",
+    "Is Rhode Island a state?",  # "Island" (Iceland's native name) is not an alias
+    "Which Swedish minister?",   # the documents never name Sweden
+    "the finnish minister",      # country names are proper nouns: as written
+])
+def test_country_names_left_alone(text):
+    assert Aliases.from_texts([COUNTRIES]).expand(text) == text
+
+
 ALIAS_FILES = {
     "forum.txt": ("The Northern Rivers Forum (NRF) was founded by five towns, three villages, two abbeys and one "
                   "old mill on the valley road.\n\n"
