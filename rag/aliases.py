@@ -75,9 +75,11 @@ class Aliases:
         texts = list(texts)
         groups = [Group((short, long), abbreviation=True) for short, long in sorted(_abbreviations(texts).items())]
         countries = _countries()
-        every = {form for forms in countries for form in forms}
-        pattern = re.compile(rf"(?<![\w-])(?:{_alternation(every)})(?![\w-])")
-        seen = {m.group(0) for text in texts for m in pattern.finditer(text)}
+        # A one-word name is seen when it is a capitalised word of the texts; a longer one, when it occurs.
+        capitalised = {w for text in texts for w in re.findall(r"(?<![\w-])[A-Z][\w-]*", text)}
+        seen = {form for forms in countries for form in forms
+                if (form in capitalised if " " not in form else
+                    all(w in capitalised for w in form.split() if w[0].isupper()) and any(form in t for t in texts))}
         short_of = {g.used[1]: g.used[0] for g in groups}
         for forms in countries:  # each country's first form the documents use stands for all its forms
             present = [f for f in forms if any(f" {f} " in f" {s} " for s in seen)]  # "Netherlands" in "The Netherlands"
