@@ -46,6 +46,13 @@ def _countries() -> tuple[tuple[str, ...], ...]:
     return tuple(out)
 
 
+@lru_cache(maxsize=1)
+def _demonyms() -> frozenset[str]:
+    from countryinfo import all_countries
+
+    return frozenset(d.strip() for c in all_countries() for d in (c.demonym() or "").split(",") if d.strip())
+
+
 def _abbreviations(texts: list[str]) -> dict[str, str]:
     from abbreviations import schwartz_hearst
 
@@ -110,15 +117,28 @@ class Aliases:
         """The abbreviations, as (short form, long form)."""
         return tuple(g.used for g in self.groups if g.abbreviation)
 
+    def _find(self, text: str) -> tuple[set[str], set[int]]:
+        """The forms found in `text` (long forms of abbreviations lower-cased) and their groups."""
+        found, groups = set(), set()
+        if self._pattern is not None:
+            for m in self._pattern.finditer(text):
+                form = m.group("exact") if m.group("exact") is not None else m.group("folded").lower()
+                found.add(form)
+                groups.update(self._owner.get(form, ()))
+        return found, groups
+
     def expand(self, text: str) -> str:
         """`text` followed by the forms the documents use of every name in it given in another form."""
-        if self._pattern is None:
-            return text
-        found, groups = set(), set()
-        for m in self._pattern.finditer(text):
-            form = m.group("exact") if m.group("exact") is not None else m.group("folded").lower()
-            found.add(form)
-            groups.update(self._owner.get(form, ()))
+        found, groups = self._find(text)
         extra = [f for i in sorted(groups) for f in self.groups[i].used if f not in found and f.lower() not in found]
         extra = list(dict.fromkeys(extra))
         return f"{text} {' '.join(extra)}" if extra else text
+
+    def countries(self, text: str, *, demonyms: bool = True) -> set[str]:
+        """The countries `text` names (in any form, or with `demonyms=False` in any but an adjective like
+        "Danish"), each by the documents' name for it."""
+        found = self._find(text)[0]
+        if not demonyms:
+            found -= _demonyms()
+        return {self.groups[i].used[0] for form in found for i in self._owner.get(form, ())
+                if not self.groups[i].abbreviation}

@@ -8,8 +8,8 @@ sentence before one that opens with a pronoun, counts half; abbreviations the do
 their long forms), and answers with the best sentence and, when it fits, a close runner-up or else its
 better neighbour, each with its `[n]` marker. Every citation is checked against the source file
 before it is returned. It abstains, showing the closest passages, when the question names something
-the documents never mention, when a "how many" question finds no such count, or when the best
-sentence scores below `MIN_SCORE`. Follow-up questions are rewritten into standalone ones from the
+the documents never mention, when a "how many" question finds no such count, when the quoted
+evidence never names a country the question names, or when the best sentence scores below `MIN_SCORE`. Follow-up questions are rewritten into standalone ones from the
 conversation (`rag.followup`). An optional `Generator` (e.g. an
 OpenAI-compatible endpoint, `rag.generate`) can write the text instead; its sentences go through the
 same verification. Does not build indexes or render anything.
@@ -42,6 +42,7 @@ ABSTAIN_MESSAGE = "The documents do not answer this."
 # Calibrated with `python eval/calibrate.py` (see README): the lowest sentence score that still answers.
 MIN_SCORE = 0.65
 _LEADING_MARK = re.compile(r"^(-\s*)?(\(\d+\)|\d{1,2})\s+")
+_LABEL = re.compile(r"([A-Z][\w .'’-]{1,40}):\s")
 _PRONOUN = re.compile(r"(It|Its|They|Their|This|These|He|His|She|Her|The two)\b")
 
 
@@ -59,6 +60,8 @@ class _Candidate:
 
 # Weights of the sentence score; set once on the seed and SQuAD sets (eval/calibrate.py), not per question.
 W_DENSE, W_LEXICAL, W_TYPE, W_RANK, W_NAMES = 1.0, 0.6, 0.15, 0.15, 0.3
+# A country named in at least this share of the passages is the documents' own and is not checked.
+BACKGROUND_SHARE = 0.5
 # A runner-up sentence scoring within this of the best is quoted too (else the better neighbour, if any).
 SECOND_MARGIN = 0.1
 W_SECTION = 0.5  # a question term found only in the sentence's section heading counts half
@@ -78,7 +81,7 @@ class Assistant:
         self.k, self.mode, self.generator, self.min_score = k, mode, generator, min_score
         manifest = getattr(getattr(retriever, "index", None), "manifest", None)
         self.docs = Path(docs) if docs is not None else (Path(manifest.docs) if manifest else None)
-        self._idf = self._make_idf()
+        self._df, self._passages = self._make_df()
         bm25 = getattr(getattr(retriever, "index", None), "bm25", None)
         self._vocabulary = sorted(bm25.vocab_dict) if bm25 is not None else None  # for prefix look-ups
 
@@ -87,19 +90,24 @@ class Assistant:
         return cls(Retriever.load(index_dir), **kwargs)
 
     # -- scoring -------------------------------------------------------------------------------
-    def _make_idf(self):
+    def _make_df(self):
+        """How many passages hold a term (None without a BM25 index), and how many passages there are."""
         bm25 = getattr(getattr(self.retriever, "index", None), "bm25", None)
         if bm25 is None:
-            return lambda term: 1.0
+            return None, 0
         vocab, indptr = bm25.vocab_dict, bm25.scores["indptr"]
-        n = bm25.scores["num_docs"]
 
-        def idf(term: str) -> float:
+        def df(term: str) -> int:
             j = vocab.get(term)
-            df = 0 if j is None else int(indptr[j + 1] - indptr[j])
-            return math.log(1 + (n - df + 0.5) / (df + 0.5))
+            return 0 if j is None else int(indptr[j + 1] - indptr[j])
 
-        return idf
+        return df, int(bm25.scores["num_docs"])
+
+    def _idf(self, term: str) -> float:
+        if self._df is None:
+            return 1.0
+        df = self._df(term)
+        return math.log(1 + (self._passages - df + 0.5) / (df + 0.5))
 
     def _known(self, word: str) -> bool:
         """Whether some indexed term starts like `word` (so "Danish" ~ "denmark", "parliaments" ~ "parliament")."""
@@ -219,9 +227,10 @@ class Assistant:
     def evidence_gap(self, question: str, chosen: Sequence[_Candidate]) -> str:
         """Why the chosen sentences do not answer the question, or '' when they may.
 
-        Two checks: every name in the question occurs somewhere in the documents (a question about
+        Checks: every name in the question occurs somewhere in the documents (a question about
         "Brexit" in documents that never mention it is not answered from a passage about the UK);
-        and the best sentence scores at least `min_score`."""
+        a "how many X" question finds a number of X; the evidence names the countries the question
+        names; and the best sentence scores at least `min_score`."""
         if self._vocabulary is not None:
             for name, needed in names(question):
                 if not all(self._known(w) for w in needed):
@@ -231,12 +240,29 @@ class Assistant:
             for name, needed in names(question):
                 if not mentions(needed, context):
                     return f"the evidence does not mention {name!r}"
-        missing = missing_slot(question, " ".join(c.text for c in chosen))
+        missing = missing_slot(question, " ".join(c.text for c in chosen)) or self._missing_country(question, chosen)
         if missing:
             return missing
         best = max(chosen, key=lambda c: c.score)  # `chosen` is in document order
         if best.score < self.min_score:
             return f"best sentence scores {best.score:.2f} < {self.min_score}"
+        return ""
+
+    def _missing_country(self, question: str, chosen: Sequence[_Candidate]) -> str:
+        """A country the question names ("When did Sweden join NATO?") that the quoted sentences do not
+        (counting the sentence before a leading pronoun, the section heading and a leading "Finland:"
+        label); a country most passages name (the documents' own, "Japan") is not checked."""
+        aliases = getattr(self.retriever, "aliases", None)
+        if aliases is None or self._df is None:
+            return ""
+        asked = aliases.countries(question, demonyms=False)  # "German ruler" may be answered by "Prussia"
+        if not asked:
+            return ""
+        context = " ".join(" ".join((c.text, c.before, *c.passage.heading[-1:], _label(c.passage.text))) for c in chosen)
+        for country in sorted(asked - aliases.countries(context)):
+            stems = [lexical.stem(w) for w in words(country)]
+            if min((self._df(t) for t in stems if t), default=0) < BACKGROUND_SHARE * self._passages:
+                return f"the evidence does not mention {country}"
         return ""
 
     def _retrieve(self, question: str, k: int, mode: str, doc: str | None, year: int | None) -> list[Passage]:
@@ -285,6 +311,12 @@ class Assistant:
         from rag.generate import verified_answer
 
         return verified_answer(self, question, original, passages)
+
+
+def _label(text: str) -> str:
+    """A paragraph's leading label ("Finland: In November, ..."), or ''."""
+    m = _LABEL.match(text)
+    return m.group(1) if m else ""
 
 
 def _shorten(text: str, limit: int = MAX_ANSWER_CHARS) -> str:

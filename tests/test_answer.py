@@ -441,3 +441,54 @@ def test_the_threshold_sees_the_best_quoted_sentence_not_the_first(story_assista
     assert strict.evidence_gap("When was the old harbour on Lake Miral rebuilt?", chosen) == ""
     chosen = [dataclasses.replace(first, score=0.1), dataclasses.replace(second, score=0.4)]
     assert strict.evidence_gap("When was the old harbour on Lake Miral rebuilt?", chosen) == "best sentence scores 0.40 < 0.5"
+
+
+# ---- a country the question names must be in the evidence ----------------------------------------------
+
+ALLIANCE_FILES = {
+    "alliance.txt": ("Japan and Norway: Norway joined the northern alliance in 1949, Japan noted.\n\n"
+                     "Sweden: In April, Japan and the Swedish prime minister spoke by telephone about trade.\n\n"
+                     "Japan welcomed the new members of the northern alliance in 2024.\n"),
+    "finland.txt": "Finland: In May, Japan sent a trade mission to its capital.\n",
+}
+
+
+@pytest.fixture
+def alliance_assistant(tmp_path):
+    from rag.build import build_index
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, text in ALLIANCE_FILES.items():
+        (docs / name).write_text(text, encoding="utf-8")
+    embedder = FakeEmbedder()
+    build_index(docs, tmp_path / "index", embedder=embedder)
+    return Assistant(Retriever.load(tmp_path / "index", embedder=embedder), docs=docs, min_score=-1.0)
+
+
+def test_abstains_when_the_evidence_never_names_the_country_asked_about(alliance_assistant):
+    # the documents name Finland (finland.txt), but the evidence about the alliance never does
+    answer = alliance_assistant.ask("When did Finland join the northern alliance?", doc="alliance.txt")
+    assert answer.abstained and answer.reason == "the evidence does not mention Finland"
+    assert answer.passages  # the closest passages are still shown
+
+
+def test_answers_when_the_evidence_names_the_country(alliance_assistant):
+    answer = alliance_assistant.ask("When did Norway join the northern alliance?")
+    assert not answer.abstained and "1949" in answer.text
+
+
+def test_a_leading_label_names_the_country_of_its_paragraph(alliance_assistant):
+    answer = alliance_assistant.ask("What did Japan discuss by telephone with Sweden in April?")
+    assert not answer.abstained and "telephone" in answer.text  # "Sweden:" labels the sentence's paragraph
+
+
+def test_the_documents_own_country_and_demonyms_are_not_checked(alliance_assistant):
+    # "Japan" is in every passage: the documents' own country, never the missing piece
+    assert alliance_assistant._missing_country("When did Japan join the northern alliance?", []) == ""
+    # a demonym may be answered in other words ("German ruler" ~ "Prussia"): only names are checked
+    passages = alliance_assistant.retriever.search("northern alliance 1949", k=1)
+    chosen = alliance_assistant._choose("q", alliance_assistant._score("q", alliance_assistant._candidates(passages)))
+    assert alliance_assistant._missing_country("Which Swedish minister welcomed the alliance?", chosen) == ""
+    assert alliance_assistant._missing_country("Which minister of Sweden welcomed the alliance?", chosen) == \
+        "the evidence does not mention Sweden"
