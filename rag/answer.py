@@ -9,7 +9,8 @@ their long forms), and answers with the best sentence and, when it fits, a close
 better neighbour, each with its `[n]` marker. Every citation is checked against the source file
 before it is returned. It abstains, showing the closest passages, when the question names something
 the documents never mention, when a "how many" question finds no such count, when the quoted
-evidence never names a country the question names, or when the best sentence scores below `MIN_SCORE`. Follow-up questions are rewritten into standalone ones from the
+evidence never names a country the question names, or when no quoted sentence is about the question
+(relevance below `MIN_RELEVANCE`). Follow-up questions are rewritten into standalone ones from the
 conversation (`rag.followup`). An optional `Generator` (e.g. an
 OpenAI-compatible endpoint, `rag.generate`) can write the text instead; its sentences go through the
 same verification. Does not build indexes or render anything.
@@ -39,8 +40,8 @@ from rag.types import Answer, Citation, Passage
 MAX_ANSWER_CHARS = 420
 MAX_QUESTION_CHARS = 2000
 ABSTAIN_MESSAGE = "The documents do not answer this."
-# Calibrated with `python eval/calibrate.py` (see README): the lowest sentence score that still answers.
-MIN_SCORE = 0.65
+# Calibrated with `python eval/calibrate.py` (see README): the lowest relevance that still answers.
+MIN_RELEVANCE = 0.525
 _LEADING_MARK = re.compile(r"^(-\s*)?(\(\d+\)|\d{1,2})\s+")
 _LABEL = re.compile(r"([A-Z][\w .'’-]{1,40}):\s")
 _PRONOUN = re.compile(r"(It|Its|They|Their|This|These|He|His|She|Her|The two)\b")
@@ -55,6 +56,7 @@ class _Candidate:
     end: int
     text: str
     score: float = 0.0
+    relevance: float = 0.0  # the part of the score that says the sentence is about the question
     before: str = ""  # the previous sentence, when this one opens with a pronoun ("It currently comprises ...")
 
 
@@ -76,9 +78,9 @@ class Assistant:
     """Answers questions over one index. Load once, ask many times (thread-safe for reads)."""
 
     def __init__(self, retriever, *, k: int = 5, mode: str = "hybrid", docs: str | Path | None = None,
-                 generator=None, min_score: float = MIN_SCORE):
+                 generator=None, min_relevance: float = MIN_RELEVANCE):
         self.retriever = retriever
-        self.k, self.mode, self.generator, self.min_score = k, mode, generator, min_score
+        self.k, self.mode, self.generator, self.min_relevance = k, mode, generator, min_relevance
         manifest = getattr(getattr(retriever, "index", None), "manifest", None)
         self.docs = Path(docs) if docs is not None else (Path(manifest.docs) if manifest else None)
         self._df, self._passages = self._make_df()
@@ -162,9 +164,9 @@ class Assistant:
             overlap = sum(w if t in sent_terms else W_SECTION * w if t in context else 0.0
                           for t, w in terms.items()) / total
             type_ok = 1.0 if qtype and TYPE_PATTERNS[qtype].search(c.text) else 0.0
-            score = (W_DENSE * cos + W_LEXICAL * overlap + W_TYPE * type_ok + W_RANK / (1 + c.rank)
-                     + W_NAMES * named[key])
-            scored.append(replace(c, score=score))
+            relevance = W_DENSE * cos + W_LEXICAL * overlap
+            score = relevance + W_TYPE * type_ok + W_RANK / (1 + c.rank) + W_NAMES * named[key]
+            scored.append(replace(c, score=score, relevance=relevance))
         scored.sort(key=lambda c: (-c.score, c.rank, c.start))
         return scored
 
@@ -219,7 +221,7 @@ class Assistant:
         ranked = self._score(standalone, self._candidates(passages))
         chosen = self._choose(standalone, ranked) if ranked else []
         gap = self.evidence_gap(standalone, chosen) if chosen else "no sentence to quote"
-        score = round(max(c.score for c in chosen), 4) if chosen else 0.0
+        score = round(max(c.relevance for c in chosen), 4) if chosen else 0.0
         if gap:
             return Answer(standalone, ABSTAIN_MESSAGE, True, (), tuple(passages), original, score, gap)
         return self._compose(standalone, original, chosen, passages, score)
@@ -230,7 +232,8 @@ class Assistant:
         Checks: every name in the question occurs somewhere in the documents (a question about
         "Brexit" in documents that never mention it is not answered from a passage about the UK);
         a "how many X" question finds a number of X; the evidence names the countries the question
-        names; and the best sentence scores at least `min_score`."""
+        names; and the quoted sentences are about the question: the best of them has a relevance
+        (cosine with the question plus weighted term overlap) of at least `min_relevance`."""
         if self._vocabulary is not None:
             for name, needed in names(question):
                 if not all(self._known(w) for w in needed):
@@ -243,9 +246,9 @@ class Assistant:
         missing = missing_slot(question, " ".join(c.text for c in chosen)) or self._missing_country(question, chosen)
         if missing:
             return missing
-        best = max(chosen, key=lambda c: c.score)  # `chosen` is in document order
-        if best.score < self.min_score:
-            return f"best sentence scores {best.score:.2f} < {self.min_score}"
+        relevance = max(c.relevance for c in chosen)
+        if relevance < self.min_relevance and hasattr(self.retriever, "sentence_vectors"):  # else no cosines
+            return f"the evidence is not about the question (relevance {relevance:.2f} < {self.min_relevance})"
         return ""
 
     def _missing_country(self, question: str, chosen: Sequence[_Candidate]) -> str:

@@ -85,5 +85,5 @@ class Answer:
     citations: tuple[Citation, ...] = ()
     passages: tuple[Passage, ...] = field(default=(), repr=False)
     original_question: str = ""
-    score: float = 0.0  # how well the best sentence matched (the abstention threshold applies to it)
+    score: float = 0.0  # relevance of the best quoted sentence to the question (the abstention threshold's measure)
     reason: str = ""  # why it abstained, when it did

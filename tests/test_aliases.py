@@ -108,7 +108,7 @@ def alias_assistant(tmp_path: Path):
         (docs / name).write_text(text, encoding="utf-8")
     embedder = FakeEmbedder()
     build_index(docs, tmp_path / "index", embedder=embedder)
-    return Assistant(Retriever.load(tmp_path / "index", embedder=embedder), docs=docs, min_score=0.0)
+    return Assistant(Retriever.load(tmp_path / "index", embedder=embedder), docs=docs, min_relevance=0.0)
 
 
 def test_bm25_finds_a_passage_that_uses_only_the_abbreviation(alias_assistant):

@@ -218,11 +218,11 @@ def test_how_many_with_a_number_answers(story_assistant, story_docs):
     assert "forty fishing boats" in answer.text
 
 
-def test_abstains_below_the_score_threshold(toy_retriever, toy_docs):
-    strict = Assistant(toy_retriever, docs=toy_docs, min_score=10.0)  # no sentence can score that high
+def test_abstains_below_the_relevance_threshold(toy_retriever, toy_docs):
+    strict = Assistant(toy_retriever, docs=toy_docs, min_relevance=10.0)  # no sentence can be that relevant
     answer = strict.ask("What do goldfish eat?")
     assert answer.abstained and answer.citations == () and answer.passages
-    assert answer.reason.startswith("best sentence scores") and "< 10.0" in answer.reason
+    assert answer.reason.startswith("the evidence is not about the question (relevance") and "< 10.0" in answer.reason
     assert 0 < answer.score < 10.0
 
 
@@ -377,7 +377,7 @@ def festival_assistant(tmp_path):
         (docs / name).write_text(text, encoding="utf-8")
     embedder = FakeEmbedder()
     build_index(docs, tmp_path / "index", embedder=embedder)
-    return Assistant(Retriever.load(tmp_path / "index", embedder=embedder), docs=docs, min_score=0.0)
+    return Assistant(Retriever.load(tmp_path / "index", embedder=embedder), docs=docs, min_relevance=0.0)
 
 
 def _scores(assistant, question):
@@ -433,14 +433,15 @@ def test_a_close_runner_up_from_another_passage_is_quoted_too(story_assistant):
     assert story_assistant._choose(q, [best, far, low_neighbour]) == sorted([best, low_neighbour], key=lambda c: c.start)
 
 
-def test_the_threshold_sees_the_best_quoted_sentence_not_the_first(story_assistant, story_docs):
+def test_the_threshold_sees_the_most_relevant_quoted_sentence_not_the_first(story_assistant, story_docs):
     ranked = _ranked(story_assistant, "When was the old harbour on Lake Miral rebuilt?")
     first, second = sorted(ranked[:2], key=lambda c: c.start)
-    strict = Assistant(story_assistant.retriever, docs=story_docs, min_score=0.5)
-    chosen = [dataclasses.replace(first, score=0.1), dataclasses.replace(second, score=0.9)]  # document order
+    strict = Assistant(story_assistant.retriever, docs=story_docs, min_relevance=0.5)
+    chosen = [dataclasses.replace(first, relevance=0.1), dataclasses.replace(second, relevance=0.9)]  # document order
     assert strict.evidence_gap("When was the old harbour on Lake Miral rebuilt?", chosen) == ""
-    chosen = [dataclasses.replace(first, score=0.1), dataclasses.replace(second, score=0.4)]
-    assert strict.evidence_gap("When was the old harbour on Lake Miral rebuilt?", chosen) == "best sentence scores 0.40 < 0.5"
+    chosen = [dataclasses.replace(first, relevance=0.1), dataclasses.replace(second, relevance=0.4)]
+    assert strict.evidence_gap("When was the old harbour on Lake Miral rebuilt?", chosen) == \
+        "the evidence is not about the question (relevance 0.40 < 0.5)"
 
 
 # ---- a country the question names must be in the evidence ----------------------------------------------
@@ -463,7 +464,7 @@ def alliance_assistant(tmp_path):
         (docs / name).write_text(text, encoding="utf-8")
     embedder = FakeEmbedder()
     build_index(docs, tmp_path / "index", embedder=embedder)
-    return Assistant(Retriever.load(tmp_path / "index", embedder=embedder), docs=docs, min_score=-1.0)
+    return Assistant(Retriever.load(tmp_path / "index", embedder=embedder), docs=docs, min_relevance=-1.0)
 
 
 def test_abstains_when_the_evidence_never_names_the_country_asked_about(alliance_assistant):

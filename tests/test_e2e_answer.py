@@ -150,3 +150,32 @@ def test_answer_matches_the_gold_answers_of_the_seed_set(assistant):
     row = next(r for r in rows if r["id"] == "seed-004")
     answer = assistant.ask(row["question"])
     assert answer_correct(answer.text, row["answers"])
+
+
+def test_questions_the_documents_are_not_about_are_refused(assistant):
+    rows = [json.loads(line) for line in (ROOT / "eval" / "offtopic.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(rows) >= 10
+    for row in rows:
+        answer = assistant.ask(row["question"])
+        assert answer.abstained and answer.text == ABSTAIN_MESSAGE and answer.citations == (), row["question"]
+        assert answer.passages  # the closest passages are still shown
+
+
+@pytest.mark.parametrize("question, country", [
+    ("When did Sweden formally become a NATO member?", "Sweden"),
+])
+def test_on_topic_question_about_a_country_the_evidence_never_names(assistant, question, country):
+    answer = assistant.ask(question)
+    assert answer.abstained and answer.reason == f"the evidence does not mention {country}"
+
+
+def test_a_demonym_finds_the_country_paragraph(assistant):
+    # "Finnish" in the question, "Finland:" in the 2021 Bluebook
+    answer = assistant.ask("Which Finnish foreign minister told Motegi he wanted to cooperate on the Free and Open Indo-Pacific?")
+    assert not answer.abstained and "Pekka Haavisto" in answer.text
+    assert any(c.quote.startswith("Finland:") for c in answer.citations)
+
+
+def test_an_abbreviation_the_documents_define_matches_its_long_form(assistant):
+    answer = assistant.ask("What is Japan's status in the Council of Europe?")  # the sentence says "CoE"
+    assert not answer.abstained and "sole observer country in Asia" in answer.text
