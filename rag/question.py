@@ -31,7 +31,7 @@ _HOW_MANY = re.compile(r"\bhow many ((?:[\w'-]+ ){0,3}?)([\w'-]+?)s?\b(?= (?:has
                        r"would|can|could|in|of|were|that|per)\b|\?|$)", re.I)
 
 
-_YEAR = re.compile(r"(1[5-9]|20)\d\d")
+_YEAR = re.compile(r"(1[5-9]|20)\d\d")  # "In 2019 troops were sent" has no count of troops
 
 
 def missing_slot(question: str, evidence: str) -> str:
@@ -44,7 +44,9 @@ def missing_slot(question: str, evidence: str) -> str:
     stems = tuple((lexical.stem(w) or w)[:5] for w in counted)
     tokens = re.findall(r"[\w%]+", re.sub(r"\(\d{1,2}\)", " ", evidence.lower()))  # not footnote marks
     for i, token in enumerate(tokens):
-        if _NUMBER.match(token) and not (_YEAR.fullmatch(token) and "year" not in counted) and any(t.startswith(stems) or t in ("times", "%", "percent") for t in tokens[i:i + 6]):
+        if not _NUMBER.match(token) or (_YEAR.fullmatch(token) and "year" not in counted):
+            continue
+        if any(t.startswith(stems) or t in ("times", "%", "percent") for t in tokens[i:i + 6]):
             return ""
     return f"no number of {' '.join(counted)} in the evidence"
 

@@ -3,9 +3,10 @@
 Modes: "dense" (FAISS inner product over normalised embeddings), "bm25" (bm25s), and "hybrid"
 (the default: reciprocal rank fusion of the dense ranking, the BM25 ranking and a ranking by each
 passage's most similar sentence, plus small bonuses for passages of a year the question names
-("in the 2021 Bluebook") and for passages that mention the question's names). Filters by document
-and by year. The model and the index are loaded once and reused by every call. Does not build
-indexes or compose answers.
+("in the 2021 Bluebook") and for passages that mention the question's names). BM25 and the name
+bonus also match other names for what the documents name (`rag.aliases`: "ASEM" for "Asia-Europe
+Meeting", "Finnish" for "Finland"). Filters by document and by year. The model and the index are
+loaded once and reused by every call. Does not build indexes or compose answers.
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ class Retriever:
 
     @cached_property
     def aliases(self) -> Aliases:
-        """The abbreviations the indexed documents define ("Asia-Europe Meeting (ASEM)"), found on first use."""
+        """Other names for what the documents name ("ASEM", "Finnish"), found on first use (`rag.aliases`)."""
         texts: dict[str, list[str]] = {}
         for p in self.passages:
             texts.setdefault(p.doc, []).append(p.text)
