@@ -4,9 +4,10 @@ The threshold refuses questions the documents are not about ("How do I bake sour
 other evidence checks handle on-topic questions they do not answer. This asks the seed set's
 questions, a few off-topic ones (eval/offtopic.jsonl) and SQuAD's fixed 500 with the threshold off,
 records each answer's relevance (`Answer.score`) and whether the other checks already abstain, and
-sweeps thresholds. It picks the highest threshold that refuses at most 1% (`--max-loss`) of the
-answerable questions (seed and SQuAD together) that the other checks let through, and prints the
-table with the seed set's abstention precision and recall. Run from the project root:
+sweeps thresholds. It picks the threshold halfway between the lowest one that refuses every
+off-topic question and the highest one that refuses at most 1% (`--max-loss`) of the answerable
+questions (seed and SQuAD together) that the other checks let through, and prints the table with the
+seed set's abstention precision and recall. Run from the project root:
 
     python eval/calibrate.py [--qa eval/qa.jsonl --docs seeds] [--squad ../shared/benchmarks/squad-dev]
 """
@@ -55,7 +56,7 @@ def main() -> None:
     answerable = [(gap, r) for u, gap, r in seeds + squad if not u]
 
     print(f"{'threshold':>9} {'seed prec':>9} {'recall':>7} {'off-topic refused':>17} {'answerable refused':>18}")
-    chosen = None
+    low = high = None
     for t in [round(0.2 + 0.025 * i, 3) for i in range(25)]:
         abstain = [(u, gap or r < t) for u, gap, r in seeds]
         tp = sum(1 for u, a in abstain if u and a)
@@ -65,8 +66,14 @@ def main() -> None:
         off = sum(gap or r < t for _, gap, r in offtopic)
         loss = sum(not gap and r < t for gap, r in answerable) / len(answerable)
         print(f"{t:>9.3f} {p:>9.3f} {recall:>7.3f} {off:>10}/{len(offtopic):<6} {loss:>18.3f}")
+        if low is None and offtopic and off == len(offtopic):
+            low = t
         if loss <= args.max_loss:
-            chosen = t
+            high = t
+    # Halfway between the lowest threshold that refuses every off-topic question and the highest that
+    # refuses at most --max-loss of the answerable ones: the widest margin on both sides.
+    chosen = round((low + high) / 2, 3) if low is not None and high is not None and low <= high else high
+    print(f"refuses all off-topic from {low}; refuses at most {args.max_loss:.0%} of answerable up to {high}")
     print(f"chosen threshold: {chosen} (in use: MIN_RELEVANCE = {MIN_RELEVANCE})")
 
 

@@ -83,9 +83,9 @@ class Aliases:
         groups = [Group((short, long), abbreviation=True) for short, long in sorted(_abbreviations(texts).items())]
         countries = _countries()
         # A one-word name is seen when it is a capitalised word of the texts; a longer one, when it occurs.
-        capitalised = {w for text in texts for w in re.findall(r"(?<![\w-])[A-Z][\w-]*", text)}
+        capitalised = {w for text in texts for w in re.findall(r"(?<!\w)[A-Z]\w*", text)}
         seen = {form for forms in countries for form in forms
-                if (form in capitalised if " " not in form else
+                if (form in capitalised if re.fullmatch(r"\w+", form) else
                     all(w in capitalised for w in form.split() if w[0].isupper()) and any(form in t for t in texts))}
         short_of = {g.used[1]: g.used[0] for g in groups}
         for forms in countries:  # each country's first form the documents use stands for all its forms
@@ -108,7 +108,7 @@ class Aliases:
             parts.append(f"(?P<exact>{_alternation(exact)})")
         if folded:
             parts.append(f"(?i:(?P<folded>{_alternation(folded)}))")
-        pattern = re.compile(rf"(?<![\w-])(?:{'|'.join(parts)})(?![\w-])") if parts else None
+        pattern = re.compile(rf"(?<!\w)(?:{'|'.join(parts)})(?!\w)") if parts else None  # "Japan-EU": EU
         object.__setattr__(self, "_pattern", pattern)
         object.__setattr__(self, "_owner", owner)
 
@@ -127,12 +127,18 @@ class Aliases:
                 groups.update(self._owner.get(form, ()))
         return found, groups
 
-    def expand(self, text: str) -> str:
-        """`text` followed by the forms the documents use of every name in it given in another form."""
+    def expand(self, text: str, *, long_forms: bool = True) -> str:
+        """`text` followed by the forms the documents use of every name in it given in another form
+        (without `long_forms`, an abbreviation's long form is not added: a query gets "ASEM" for
+        "Asia-Europe Meeting" but not the reverse, which would favour the one passage defining it)."""
         found, groups = self._find(text)
-        extra = [f for i in sorted(groups) for f in self.groups[i].used if f not in found and f.lower() not in found]
+        extra = []
+        for i in sorted(groups):
+            group = self.groups[i]
+            forms = group.used[:1] if group.abbreviation and not long_forms else group.used
+            extra += [f for f in forms if f not in found and f.lower() not in found]
         extra = list(dict.fromkeys(extra))
-        return f"{text} {' '.join(extra)}" if extra else text
+        return f"{text} {', '.join(extra)}" if extra else text  # commas: each stays a name of its own
 
     def countries(self, text: str, *, demonyms: bool = True) -> set[str]:
         """The countries `text` names (in any form, or with `demonyms=False` in any but an adjective like

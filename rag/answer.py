@@ -41,7 +41,7 @@ MAX_ANSWER_CHARS = 420
 MAX_QUESTION_CHARS = 2000
 ABSTAIN_MESSAGE = "The documents do not answer this."
 # Calibrated with `python eval/calibrate.py` (see README): the lowest relevance that still answers.
-MIN_RELEVANCE = 0.525
+MIN_RELEVANCE = 0.45
 _LEADING_MARK = re.compile(r"^(-\s*)?(\(\d+\)|\d{1,2})\s+")
 _LABEL = re.compile(r"([A-Z][\w .'’-]{1,40}):\s")
 _PRONOUN = re.compile(r"(It|Its|They|Their|This|These|He|His|She|Her|The two)\b")
@@ -144,8 +144,9 @@ class Assistant:
         total = sum(terms.values()) or 1.0
         qtype = question_type(question)
         similarity = self._similarities(question, candidates)
-        expand = self.retriever.aliases.expand if hasattr(self.retriever, "aliases") else str
-        asked = [needed for _, needed in names(expand(question))]  # "Finnish" asks for "Finland" too
+        aliases = getattr(self.retriever, "aliases", None)
+        expand = aliases.expand if aliases else str
+        asked = [needed for _, needed in names(expand(question))]  # "Finnish": "Finland"; "EU": "European Union"
         named: dict[tuple[str, int], float] = {}  # passage -> share of the question's names it mentions
         section: dict[tuple[str, int], set[str]] = {}  # passage -> terms of its innermost heading
         scored = []
@@ -254,19 +255,25 @@ class Assistant:
     def _missing_country(self, question: str, chosen: Sequence[_Candidate]) -> str:
         """A country the question names ("When did Sweden join NATO?") that the quoted sentences do not
         (counting the sentence before a leading pronoun, the section heading and a leading "Finland:"
-        label); a country most passages name (the documents' own, "Japan") is not checked."""
+        label), or that none of them names in the best sentence, which the answer rests on. A country
+        most passages name (the documents' own, "Japan") is not checked, nor a demonym ("German
+        ruler" may be answered by "Prussia")."""
         aliases = getattr(self.retriever, "aliases", None)
-        if aliases is None or self._df is None:
+        if aliases is None or self._df is None or not chosen:
             return ""
-        asked = aliases.countries(question, demonyms=False)  # "German ruler" may be answered by "Prussia"
+        asked = {c for c in aliases.countries(question, demonyms=False) if not self._background(c)}
         if not asked:
             return ""
-        context = " ".join(" ".join((c.text, c.before, *c.passage.heading[-1:], _label(c.passage.text))) for c in chosen)
-        for country in sorted(asked - aliases.countries(context)):
-            stems = [lexical.stem(w) for w in words(country)]
-            if min((self._df(t) for t in stems if t), default=0) < BACKGROUND_SHARE * self._passages:
-                return f"the evidence does not mention {country}"
-        return ""
+        named = {c: aliases.countries(" ".join((c.text, c.before, *c.passage.heading[-1:], _label(c.passage.text))))
+                 for c in chosen}
+        best = max(chosen, key=lambda c: c.score)
+        missing = sorted(asked - set().union(*named.values())) or ([] if asked & named[best] else sorted(asked))
+        return f"the evidence does not mention {missing[0]}" if missing else ""
+
+    def _background(self, country: str) -> bool:
+        """Whether most passages name `country` (the documents' own)."""
+        stems = [lexical.stem(w) for w in words(country)]
+        return min((self._df(t) for t in stems if t), default=0) >= BACKGROUND_SHARE * self._passages
 
     def _retrieve(self, question: str, k: int, mode: str, doc: str | None, year: int | None) -> list[Passage]:
         years = self.retriever.named_years(question) if hasattr(self.retriever, "named_years") else set()

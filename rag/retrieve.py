@@ -171,7 +171,7 @@ class Retriever:
         return [(int(i), float(best[i])) for i in top if best[i] > -1.0]
 
     def _bm25(self, question: str, n: int, mask: np.ndarray | None) -> list[tuple[int, float]]:
-        scores = lexical.scores(self.index.bm25, self.aliases.expand(question))
+        scores = lexical.scores(self.index.bm25, self.aliases.expand(question, long_forms=False))
         if mask is not None:
             scores = np.where(mask, scores, -1.0)
         n = min(n, len(scores))
@@ -228,7 +228,7 @@ class Retriever:
         years = self.named_years(question) if year is None else set()
         if years and mode == "hybrid":
             scored = [(i, s + YEAR_BONUS * (self._year_ids[i] in years)) for i, s in scored]
-        needed = [n for _, n in names(self.aliases.expand(question))]  # "Finnish" asks for "Finland" too
+        needed = [n for _, n in names(self.aliases.expand(question))]  # "Finnish": "Finland"; "EU": "European Union"
         if needed and mode == "hybrid" and NAME_BONUS:
             scored = [(i, s + NAME_BONUS * self._mentions_all(i, needed)) for i, s in scored]
         scored.sort(key=lambda t: (-t[1], t[0]))

@@ -69,7 +69,7 @@ COUNTRIES = ("Finland: the foreign minister called. The Netherlands and Denmark 
     ("Which Finnish minister called?", "Finland"),            # a demonym: the documents' name for the country
     ("What did the Dutch agree?", "Netherlands"),
     ("Did the Danish side agree?", "Denmark"),
-    ("What did the British pledge?", "United Kingdom UK"),    # with the abbreviation the documents define
+    ("What did the British pledge?", "United Kingdom, UK"),   # with the abbreviation the documents define
     ("What did the UK pledge?", "United Kingdom"),
     ("Did Japanese experts visit?", "Japan"),                 # the documents use both forms: the name stands in
 ])
@@ -122,3 +122,15 @@ def test_answer_quotes_the_sentence_that_uses_the_abbreviation(alias_assistant):
     answer = alias_assistant.ask("When do the members of the Northern Rivers Forum meet?")
     assert not answer.abstained
     assert answer.citations[0].quote == "Each spring the members of the NRF meet in a different town."
+
+
+def test_a_query_gets_short_forms_but_not_long_ones_without_long_forms():
+    aliases = Aliases.from_texts([TEXT])
+    assert aliases.expand("How many members does ASEM have?", long_forms=False) == "How many members does ASEM have?"
+    assert aliases.expand("When was the Asia-Europe Meeting founded?", long_forms=False) == \
+        "When was the Asia-Europe Meeting founded? ASEM"
+
+
+def test_a_hyphenated_compound_holds_its_names():
+    assert Aliases.from_texts([TEXT]).expand("The Japan-CoE talks") == "The Japan-CoE talks Council of Europe"
+    assert Aliases.from_texts([COUNTRIES]).countries("the Japan-Finland summit") == {"Japan", "Finland"}

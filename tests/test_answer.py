@@ -493,3 +493,20 @@ def test_the_documents_own_country_and_demonyms_are_not_checked(alliance_assista
     assert alliance_assistant._missing_country("Which Swedish minister welcomed the alliance?", chosen) == ""
     assert alliance_assistant._missing_country("Which minister of Sweden welcomed the alliance?", chosen) == \
         "the evidence does not mention Sweden"
+
+
+def test_the_best_sentence_must_name_a_country_asked_about(alliance_assistant):
+    passages = alliance_assistant.retriever.search("northern alliance Sweden telephone", k=5)
+    candidates = {c.text: c for c in alliance_assistant._candidates(passages)}
+    norway = next(c for t, c in candidates.items() if t.startswith("Japan and Norway"))
+    sweden = next(c for t, c in candidates.items() if t.startswith("Sweden:"))
+    question = "When did Sweden join the northern alliance?"
+    # Sweden is only in the runner-up: the answer would rest on a sentence about something else
+    rests_on_norway = [dataclasses.replace(norway, score=2.0), dataclasses.replace(sweden, score=1.95)]
+    assert alliance_assistant._missing_country(question, rests_on_norway) == "the evidence does not mention Sweden"
+    rests_on_sweden = [dataclasses.replace(norway, score=1.95), dataclasses.replace(sweden, score=2.0)]
+    assert alliance_assistant._missing_country(question, rests_on_sweden) == ""
+    # two countries asked: the best sentence names one, the other quoted sentence the other
+    both = "What did Norway and Sweden do?"
+    assert alliance_assistant._missing_country(both, rests_on_norway) == ""
+    assert alliance_assistant._missing_country(both, rests_on_norway[:1]) == "the evidence does not mention Sweden"
