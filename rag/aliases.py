@@ -4,9 +4,10 @@
 Schwartz-Hearst algorithm of the `abbreviations` package) and the countries they name (with their
 other names and demonyms from the `countryinfo` package); `expand(text)` appends to a text the other
 form of each abbreviation in it, and the documents' name for each country it names otherwise
-("Finnish" -> "Finland"; "Finland" gets nothing, so a query is not flooded with demonyms). Used for lexical matching only
-(BM25 queries, sentence overlap, name checks); the dense vectors see the original text. Does not read
-files or retrieve.
+("Finnish" -> "Finland"; "Finland" gets nothing, so a query is not flooded with demonyms);
+`countries(text)` says which countries a text names. Used for lexical matching only (BM25 queries,
+sentence overlap, name checks); the dense vectors see the original text. Does not read files or
+retrieve.
 """
 
 from __future__ import annotations
@@ -30,27 +31,21 @@ class Group:
 
 
 @lru_cache(maxsize=1)
-def _countries() -> tuple[tuple[str, ...], ...]:
+def _countries() -> tuple[tuple[tuple[str, ...], ...], frozenset[str]]:
     """Each country's name, demonyms and other English names: those of several words ("Great Britain",
     "Republic of Latvia") or spelled like the name or demonym ("Czechia"); not native names ("Island"
-    for Iceland would match "Rhode Island") nor ISO codes."""
+    for Iceland would match "Rhode Island") nor ISO codes. And the set of all demonyms."""
     from countryinfo import all_countries
 
-    out = []
+    out, demonyms = [], set()
     for country in all_countries():
-        names = [country.name(), *(d.strip() for d in (country.demonym() or "").split(","))]
+        adjectives = [d.strip() for d in (country.demonym() or "").split(",") if d.strip()]
+        names = [country.name(), *adjectives]
         other = [a.strip() for a in country.alt_spellings()
                  if " " in a.strip() or any(a.strip()[:3] == n[:3] for n in names if n)]
-        forms = [f for f in names + other if f and _LATIN_NAME.fullmatch(f)]
-        out.append(tuple(dict.fromkeys(forms)))
-    return tuple(out)
-
-
-@lru_cache(maxsize=1)
-def _demonyms() -> frozenset[str]:
-    from countryinfo import all_countries
-
-    return frozenset(d.strip() for c in all_countries() for d in (c.demonym() or "").split(",") if d.strip())
+        out.append(tuple(dict.fromkeys(f for f in names + other if f and _LATIN_NAME.fullmatch(f))))
+        demonyms.update(adjectives)
+    return tuple(out), frozenset(demonyms)
 
 
 def _abbreviations(texts: list[str]) -> dict[str, str]:
@@ -81,7 +76,7 @@ class Aliases:
         """The abbreviations defined in `texts` and the countries they name."""
         texts = list(texts)
         groups = [Group((short, long), abbreviation=True) for short, long in sorted(_abbreviations(texts).items())]
-        countries = _countries()
+        countries = _countries()[0]
         # A one-word name is seen when it is a capitalised word of the texts; a longer one, when it occurs.
         capitalised = {w for text in texts for w in re.findall(r"(?<!\w)[A-Z]\w*", text)}
         seen = {form for forms in countries for form in forms
@@ -145,6 +140,6 @@ class Aliases:
         "Danish"), each by the documents' name for it."""
         found = self._find(text)[0]
         if not demonyms:
-            found -= _demonyms()
+            found -= _countries()[1]
         return {self.groups[i].used[0] for form in found for i in self._owner.get(form, ())
                 if not self.groups[i].abbreviation}
