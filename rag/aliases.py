@@ -133,14 +133,17 @@ class Aliases:
             i += 1
         return found, groups
 
-    def expand(self, text: str, *, long_forms: bool = True) -> str:
+    def expand(self, text: str, *, long_forms: bool = True, countries: bool = True) -> str:
         """`text` followed by the forms the documents use of every name in it given in another form
         (without `long_forms`, an abbreviation's long form is not added: a query gets "ASEM" for
-        "Asia-Europe Meeting" but not the reverse, which would favour the one passage defining it)."""
+        "Asia-Europe Meeting" but not the reverse, which would favour the one passage defining it;
+        without `countries`, only abbreviations are expanded)."""
         found, groups = self._find(text)
         extra = []
         for i in sorted(groups):
             group = self.groups[i]
+            if not countries and not group.abbreviation:
+                continue
             forms = group.used[:1] if group.abbreviation and not long_forms else group.used
             extra += [f for f in forms if f not in found and f.lower() not in found]
         extra = list(dict.fromkeys(extra))

@@ -134,3 +134,11 @@ def test_a_query_gets_short_forms_but_not_long_ones_without_long_forms():
 def test_a_hyphenated_compound_holds_its_names():
     assert Aliases.from_texts([TEXT]).expand("The Japan-CoE talks") == "The Japan-CoE talks Council of Europe"
     assert Aliases.from_texts([COUNTRIES]).countries("the Japan-Finland summit") == {"Japan", "Finland"}
+
+
+def test_expand_without_countries_keeps_only_abbreviations():
+    aliases = Aliases.from_texts([COUNTRIES + " " + TEXT])
+    assert aliases.expand("Which Finnish minister met the CoE?", countries=False) == \
+        "Which Finnish minister met the CoE? Council of Europe"
+    assert aliases.expand("Which Finnish minister met the CoE?") == \
+        "Which Finnish minister met the CoE? Council of Europe, Finland"
