@@ -219,6 +219,21 @@ def story_assistant(story_retriever, story_docs: Path):
     return Assistant(story_retriever, docs=story_docs, min_relevance=0.3)
 
 
+def assistant_over(files: dict[str, str], folder: Path, min_relevance: float = 0.0):
+    """An Assistant over `files` (name -> text) written to `folder`/docs and indexed with the fake embedder."""
+    from rag.answer import Assistant
+    from rag.build import build_index
+    from rag.retrieve import Retriever
+
+    docs = folder / "docs"
+    docs.mkdir()
+    for name, text in files.items():
+        (docs / name).write_text(text, encoding="utf-8")
+    embedder = FakeEmbedder()
+    build_index(docs, folder / "index", embedder=embedder)
+    return Assistant(Retriever.load(folder / "index", embedder=embedder), docs=docs, min_relevance=min_relevance)
+
+
 def assert_answer_well_formed(answer, docs: Path) -> None:
     """The invariants of every non-abstaining Answer, checked against the files on disk: `[n]` markers numbered
     from 1 in order of first use, one citation per marker and none without, each quote the file's exact text at

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FakeEmbedder
+from conftest import assistant_over
 from rag.aliases import Aliases
 
 TEXT = ("The Asia-Europe Meeting (ASEM) was set up to link two regions. The Council of Europe (CoE) "
@@ -98,17 +98,7 @@ ALIAS_FILES = {
 
 @pytest.fixture
 def alias_assistant(tmp_path: Path):
-    from rag.answer import Assistant
-    from rag.build import build_index
-    from rag.retrieve import Retriever
-
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    for name, text in ALIAS_FILES.items():
-        (docs / name).write_text(text, encoding="utf-8")
-    embedder = FakeEmbedder()
-    build_index(docs, tmp_path / "index", embedder=embedder)
-    return Assistant(Retriever.load(tmp_path / "index", embedder=embedder), docs=docs, min_relevance=0.0)
+    return assistant_over(ALIAS_FILES, tmp_path)
 
 
 def test_bm25_finds_a_passage_that_uses_only_the_abbreviation(alias_assistant):

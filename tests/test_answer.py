@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import rag.retrieve
-from conftest import STORY_FILES, TOY_FILES, FakeEmbedder, assert_answer_well_formed
+from conftest import STORY_FILES, TOY_FILES, FakeEmbedder, assert_answer_well_formed, assistant_over
 from rag.answer import ABSTAIN_MESSAGE, MAX_ANSWER_CHARS, MAX_QUESTION_CHARS, Assistant, question_type
 from rag.errors import RagError
 from rag.retrieve import Retriever
@@ -369,15 +369,7 @@ FESTIVAL_FILES = {
 
 @pytest.fixture
 def festival_assistant(tmp_path):
-    from rag.build import build_index
-
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    for name, text in FESTIVAL_FILES.items():
-        (docs / name).write_text(text, encoding="utf-8")
-    embedder = FakeEmbedder()
-    build_index(docs, tmp_path / "index", embedder=embedder)
-    return Assistant(Retriever.load(tmp_path / "index", embedder=embedder), docs=docs, min_relevance=0.0)
+    return assistant_over(FESTIVAL_FILES, tmp_path)
 
 
 def _scores(assistant, question):
@@ -456,15 +448,7 @@ ALLIANCE_FILES = {
 
 @pytest.fixture
 def alliance_assistant(tmp_path):
-    from rag.build import build_index
-
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    for name, text in ALLIANCE_FILES.items():
-        (docs / name).write_text(text, encoding="utf-8")
-    embedder = FakeEmbedder()
-    build_index(docs, tmp_path / "index", embedder=embedder)
-    return Assistant(Retriever.load(tmp_path / "index", embedder=embedder), docs=docs, min_relevance=-1.0)
+    return assistant_over(ALLIANCE_FILES, tmp_path, min_relevance=-1.0)
 
 
 def test_abstains_when_the_evidence_never_names_the_country_asked_about(alliance_assistant):
