@@ -298,7 +298,8 @@ class Assistant:
         if len(years) >= 2:
             other = next((c for c in ranked[1:] if c.passage.year in years and c.passage.year != best.passage.year), None)
             return [best] + ([other] if other else [])
-        fits = [c for c in ranked[1:] if len(best.text) + len(c.text) < MAX_ANSWER_CHARS]
+        fits = [c for c in ranked[1:] if len(best.text) + len(c.text) < MAX_ANSWER_CHARS
+                and not _same_sentence(c, best)]  # overlapping passages hold the same sentence twice
         close = [c for c in fits[:1] if best.score - c.score < SECOND_MARGIN]
         neighbours = close or [c for c in fits if c.passage == best.passage and abs(c.index - best.index) == 1]
         chosen = [best] + neighbours[:1]
@@ -322,6 +323,12 @@ class Assistant:
         from rag.generate import verified_answer
 
         return verified_answer(self, question, original, passages)
+
+
+def _same_sentence(a: _Candidate, b: _Candidate) -> bool:
+    """Whether two candidates quote overlapping text of one file, or the same words."""
+    return (a.passage.doc == b.passage.doc and a.start < b.end and b.start < a.end) or \
+        " ".join(a.text.split()) == " ".join(b.text.split())
 
 
 def _label(text: str) -> str:

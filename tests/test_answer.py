@@ -494,3 +494,15 @@ def test_the_best_sentence_must_name_a_country_asked_about(alliance_assistant):
     both = "What did Norway and Sweden do?"
     assert alliance_assistant._missing_country(both, rests_on_norway) == ""
     assert alliance_assistant._missing_country(both, rests_on_norway[:1]) == "the evidence does not mention Sweden"
+
+
+def test_the_same_sentence_from_an_overlapping_passage_is_not_quoted_twice(story_assistant):
+    q = "When was the old harbour on Lake Miral rebuilt?"
+    ranked = _ranked(story_assistant, q)
+    best = ranked[0]
+    neighbour = next(c for c in ranked if c.passage == best.passage and abs(c.index - best.index) == 1)
+    # overlapping chunks of one long paragraph hold the same sentence, at the same span, in two passages
+    other_passage = dataclasses.replace(best.passage, start=best.passage.start - 1)
+    duplicate = dataclasses.replace(best, passage=other_passage, score=best.score - 0.01)
+    chosen = story_assistant._choose(q, [best, duplicate, dataclasses.replace(neighbour, score=best.score - 1)])
+    assert duplicate not in chosen and len({(c.start, c.end) for c in chosen}) == len(chosen) == 2
