@@ -31,7 +31,7 @@ import numpy as np
 from rag import lexical
 from rag.errors import RagError
 from rag.followup import rewrite
-from rag.question import TYPE_PATTERNS, mentions, missing_slot, names, question_type, stem_prefix, words
+from rag.question import TYPE_PATTERNS, fold, mentions, missing_slot, names, question_type, stem_prefix, words
 from rag.load import read_text
 from rag.retrieve import Retriever
 from rag.sentences import split_sentences
@@ -86,7 +86,7 @@ class Assistant:
         self.docs = Path(docs) if docs is not None else (Path(manifest.docs) if manifest else None)
         self._df, self._passages = self._make_df()
         bm25 = getattr(getattr(retriever, "index", None), "bm25", None)
-        self._vocabulary = sorted(bm25.vocab_dict) if bm25 is not None else None  # for prefix look-ups
+        self._vocabulary = sorted({fold(t) for t in bm25.vocab_dict}) if bm25 is not None else None  # prefix look-ups
 
     @classmethod
     def load(cls, index_dir: str | Path = "index", **kwargs) -> Assistant:
@@ -113,13 +113,23 @@ class Assistant:
         return math.log(1 + (self._passages - df + 0.5) / (df + 0.5))
 
     def _known(self, word: str) -> bool:
-        """Whether some indexed term starts like `word` (so "Danish" ~ "denmark", "parliaments" ~ "parliament")."""
-        indexed = lexical.stem(word)
+        """Whether some indexed term starts like `word` (so "Danish" ~ "denmark", "parliaments" ~ "parliament"),
+        or is `word` misspelled: one edit in a word of 5 letters or more, two from 9 ("Sentanta" ~
+        "Setanta"); diacritics aside ("Kucukdeveci" ~ "Kücükdeveci")."""
+        indexed = lexical.stem(fold(word))
         if indexed is None:
             return True
         prefix = stem_prefix(indexed)
         i = bisect.bisect_left(self._vocabulary, prefix)
-        return i < len(self._vocabulary) and self._vocabulary[i].startswith(prefix)
+        if i < len(self._vocabulary) and self._vocabulary[i].startswith(prefix):
+            return True
+        edits = 2 if len(indexed) >= 9 else 1 if len(indexed) >= 5 else 0
+        if not edits:
+            return False
+        from rapidfuzz import process
+        from rapidfuzz.distance import Levenshtein
+
+        return process.extractOne(indexed, self._vocabulary, scorer=Levenshtein.distance, score_cutoff=edits) is not None
 
     def _terms(self, text: str) -> dict[str, float]:
         return {t: self._idf(t) for t in set(lexical.tokenize([text])[0])}

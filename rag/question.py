@@ -7,6 +7,7 @@ Does not retrieve or answer.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from rag import lexical
 from rag.followup import entities
@@ -80,8 +81,13 @@ def stem_prefix(word: str) -> str:
     return word[:3] if word.endswith(("ish", "ian", "ese", "ic", "an", "ch")) else word[:5]
 
 
+def fold(text: str) -> str:
+    """`text` without diacritics ("Kücükdeveci" -> "Kucukdeveci"), as people often type names."""
+    return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+
+
 def words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9]+", text.lower())
+    return re.findall(r"[a-z0-9]+", fold(text.lower()))
 
 
 def question_type(question: str) -> str | None:

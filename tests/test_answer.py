@@ -506,3 +506,30 @@ def test_the_same_sentence_from_an_overlapping_passage_is_not_quoted_twice(story
     duplicate = dataclasses.replace(best, passage=other_passage, score=best.score - 0.01)
     chosen = story_assistant._choose(q, [best, duplicate, dataclasses.replace(neighbour, score=best.score - 1)])
     assert duplicate not in chosen and len({(c.start, c.end) for c in chosen}) == len(chosen) == 2
+
+
+# ---- names typed differently from the documents ----------------------------------------------------------
+
+CASE_FILES = {"case.txt": "Ms Kücükdeveci worked for Swedex for ten years before she was dismissed by the firm.\n\n"
+                          "The Setanta channel planned to launch on a digital terrestrial platform in Ireland.\n"}
+
+
+@pytest.mark.parametrize("question", [
+    "How long did Ms Kucukdeveci work for Swedex?",               # no diacritics
+    "Which platform did the Sentanta channel plan to launch on?",  # one letter too many
+    "How long did Ms Kücükdeveci work for Swedex?",               # as written
+])
+def test_a_name_typed_without_diacritics_or_with_a_typo_is_still_known(tmp_path, question):
+    assistant = assistant_over(CASE_FILES, tmp_path)
+    answer = assistant.ask(question)
+    assert not answer.reason.startswith("the documents never mention"), answer.reason
+    assert not answer.abstained
+
+
+@pytest.mark.parametrize("question, name", [
+    ("What did Ms Narnia say about Swedex?", "Ms Narnia"),    # not within one edit of any word
+    ("Which platform did Peru plan to launch?", "Peru"),      # short names must match exactly
+])
+def test_a_name_far_from_every_word_is_unknown(tmp_path, question, name):
+    answer = assistant_over(CASE_FILES, tmp_path).ask(question)
+    assert answer.abstained and answer.reason == f"the documents never mention {name!r}"
