@@ -27,12 +27,14 @@ TYPE_PATTERNS = {
 _GENERIC = {"the", "and", "for", "minister", "prime", "foreign", "president"} | {
     m.lower() for m in _MONTH.strip("()").split("|")}
 _NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|"
-                     r"fifty|hundred|thousand|million|billion|dozens?|first|second|third|fourth|fifth|once|twice)\b", re.I)
+                     r"fifty|hundred|thousand|million|billion|dozens?|first|second|third|fourth|fifth|once|twice|single|"
+                     r"both)\b", re.I)
 _HOW_MANY = re.compile(r"\bhow many ((?:[\w'-]+ ){0,3}?)([\w'-]+?)s?\b(?= (?:has|have|had|did|do|does|are|is|was|were|will|"
                        r"would|can|could|in|of|were|that|per)\b|\?|$)", re.I)
 
 
 _YEAR = re.compile(r"(1[5-9]|20)\d\d")  # "In 2019 troops were sent" has no count of troops
+_PEOPLE = {"people", "person", "resident", "inhabitant", "citizen"}
 
 
 def missing_slot(question: str, evidence: str) -> str:
@@ -43,6 +45,8 @@ def missing_slot(question: str, evidence: str) -> str:
         return ""
     counted = (many.group(1) + many.group(2)).lower().split()
     stems = tuple((lexical.stem(w) or w)[:5] for w in counted)
+    if set(counted) & _PEOPLE:  # "How many people lived there?" ~ "a population of roughly 60,000"
+        stems += ("popul", "inhab", "resid")
     tokens = re.findall(r"[\w%]+", re.sub(r"\(\d{1,2}\)", " ", evidence.lower()))  # not footnote marks
     for i, token in enumerate(tokens):
         if not _NUMBER.match(token) or (_YEAR.fullmatch(token) and "year" not in counted):

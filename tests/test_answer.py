@@ -246,6 +246,11 @@ def test_no_passage_at_all(toy_assistant):
     # a year is not a count, unless years are what is counted
     ("How many troops are stationed there?", "In 2019 troops were sent to the region", "no number of troop in the evidence"),
     ("How many years has the forum met?", "it has met since 2015 every year", ""),
+    # people are counted by a population too; "single" and "both" are counts
+    ("How many people were in the colonies?", "the colonies had 60,000 inhabitants", ""),
+    ("How many people were in the colonies?", "roughly 60,000 of the population", ""),
+    ("How many people were in the colonies?", "the colonies had 60,000 cattle", "no number of people in the evidence"),
+    ("How many outputs are expected for each input?", "a single output is expected for every input", ""),
     ("What do goldfish eat?", "nothing numeric here", ""),  # not a "how many" question
     ("How much did it cost?", "it was expensive", ""),  # "how much" is not checked
 ])
