@@ -4,27 +4,34 @@ Incremental: files whose fingerprint is unchanged keep their passages and vector
 files are re-chunked and re-embedded, deleted files are dropped; with nothing changed nothing is
 written and no model is loaded. A previous index that cannot be reused (other model, dimension,
 chunk settings or format, or corrupted) is rebuilt from scratch and the summary says why.
-Does not search.
+A build holds the index directory's lock file (`store.lock_path`) from reading the old index to the
+swap, so a second build of the same directory, in any process, waits for the first and then finds
+little or nothing left to do. Does not search, and does not lock readers out.
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock, Timeout
 
 from rag import lexical, store
 from rag.chunk import ChunkSettings, chunk_document
 from rag.embed import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder
-from rag.errors import DocumentError, IndexStateError
+from rag.errors import DocumentError, IndexStateError, RagError
 from rag.load import list_files, parse, read_text
 from rag.sentences import split_sentences
 from rag.types import Passage
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
+LOCK_TIMEOUT = 600.0  # seconds a build waits for another build of the same index directory
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,32 @@ def _reusable(old: store.StoredIndex | None, model: str, settings: ChunkSettings
     return ""
 
 
+@contextmanager
+def _locked(index_dir: Path, timeout: float, progress: Progress | None) -> Iterator[None]:
+    """Hold the build lock of `index_dir`, first waiting up to `timeout` seconds for another build."""
+    path = store.lock_path(index_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(path)
+    try:
+        lock.acquire(blocking=False)
+    except Timeout:
+        log.warning("waiting for another build of %r to finish (lock file %r, up to %gs)",
+                    str(index_dir), str(path), timeout)
+        if progress:
+            progress("wait", 0, 1)
+        try:
+            lock.acquire(timeout=timeout)
+        except Timeout:
+            raise RagError(f"gave up after {timeout:g}s waiting for another build of {str(index_dir)!r} "
+                           f"(lock file {str(path)!r})") from None
+        if progress:
+            progress("wait", 1, 1)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def build_index(
     docs: str | Path = "seeds",
     index_dir: str | Path = "index",
@@ -78,11 +111,20 @@ def build_index(
     chunk_overlap: int = ChunkSettings.chunk_overlap,
     embedder: Embedder | None = None,
     progress: Progress | None = None,
+    lock_timeout: float = LOCK_TIMEOUT,
 ) -> BuildSummary:
-    """Index every `.txt`/`.md` file under `docs` into `index_dir`; returns what it did."""
+    """Index every `.txt`/`.md` file under `docs` into `index_dir`; returns what it did.
+
+    Waits up to `lock_timeout` seconds while another build of `index_dir` runs (RagError after that),
+    then decides what to do from the index that build left."""
+    with _locked(Path(index_dir), lock_timeout, progress):
+        return _build(Path(docs), Path(index_dir), model, ChunkSettings(chunk_size, chunk_overlap), embedder,
+                      progress)
+
+
+def _build(docs: Path, index_dir: Path, model: str | None, settings: ChunkSettings, embedder: Embedder | None,
+           progress: Progress | None) -> BuildSummary:
     t0 = time.perf_counter()
-    docs, index_dir = Path(docs), Path(index_dir)
-    settings = ChunkSettings(chunk_size, chunk_overlap)
     paths = list_files(docs)
     if not paths:
         raise DocumentError(f"no .txt or .md files in {str(docs)!r}")

@@ -1,6 +1,6 @@
 """The `rag` command: parse arguments, call the public API, print. Errors become one line on stderr.
 
-  rag index [DOCS] [--index DIR] [--model NAME]        build or update an index (incremental)
+  rag index [DOCS] [--index DIR] [--model NAME] [--lock-timeout S]   build or update an index (incremental)
   rag search QUESTION [-k N] [--mode M] [--doc NAME] [--json]
   rag ask QUESTION [-k N] [--doc NAME] [--json]
   rag eval --qa FILE --docs DIR [--json]
@@ -28,7 +28,8 @@ def _progress_bar():
     def progress(stage: str, done: int, total: int) -> None:
         bar = bars.get(stage)
         if bar is None:
-            bar = bars[stage] = tqdm(total=total, desc=f"{stage:>5}", unit="file" if stage == "read" else "passage",
+            unit = {"read": "file", "wait": "build"}.get(stage, "passage")
+            bar = bars[stage] = tqdm(total=total, desc=f"{stage:>5}", unit=unit,
                                      file=sys.stderr, leave=False, disable=None)
         bar.total = total
         bar.update(done - bar.n)
@@ -38,11 +39,13 @@ def _progress_bar():
     return progress
 
 
-def ensure_index(docs: str, index: str, model: str | None = None, quiet: bool = False):
+def ensure_index(docs: str, index: str, model: str | None = None, quiet: bool = False,
+                 lock_timeout: float | None = None):
     """Build or update `index` from `docs` when needed (cheap when nothing changed); returns the summary."""
-    from rag.build import build_index
+    from rag.build import LOCK_TIMEOUT, build_index
 
-    summary = build_index(docs, index, model=model, progress=None if quiet else _progress_bar())
+    summary = build_index(docs, index, model=model, progress=None if quiet else _progress_bar(),
+                          lock_timeout=LOCK_TIMEOUT if lock_timeout is None else lock_timeout)
     for warning in summary.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return summary
@@ -79,7 +82,7 @@ def _passage_json(p) -> dict:
 
 
 def cmd_index(args) -> int:
-    summary = ensure_index(args.docs, args.index, args.model, quiet=args.quiet)
+    summary = ensure_index(args.docs, args.index, args.model, quiet=args.quiet, lock_timeout=args.lock_timeout)
     print(summary)
     return 0
 
@@ -171,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="sentence-transformers model name or path "
                    "(default: the index's model, else all-MiniLM-L6-v2)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--lock-timeout", type=float, default=None, metavar="SECONDS",
+                   help="how long to wait for another build of the same index (default 600)")
     p.set_defaults(func=cmd_index)
 
     def common(p, modes: bool) -> None:

@@ -11,8 +11,9 @@ Layout of `index/`:
                     passage after passage; `sentence_rows.npy` holds where each passage's rows start
 
 `save` writes everything to a temporary sibling directory and swaps it in with renames, so a crash
-mid-build leaves the previous index usable. `load` refuses a missing, corrupted or other-version
-index with a one-line `IndexStateError` that names what is wrong. Does not chunk or embed.
+mid-build leaves the previous index usable. `lock_path` names the sibling lock file that a build
+holds (`rag.build` takes it; `save` and `load` do not). `load` refuses a missing, corrupted or
+other-version index with a one-line `IndexStateError` that names what is wrong. Does not chunk or embed.
 """
 
 from __future__ import annotations
@@ -113,6 +114,12 @@ def _recover(index_dir: Path) -> None:
 def _displaced(index_dir: Path) -> Path:
     """Where a swap parks the previous index until the new one is in place (one fixed name)."""
     return index_dir.parent / f".{index_dir.name}.old"
+
+
+def lock_path(index_dir: str | Path) -> Path:
+    """The lock file of a build of `index_dir`: a sibling, since the directory itself is swapped."""
+    index_dir = Path(index_dir)
+    return index_dir.parent / f".{index_dir.name}.lock"
 
 
 def sentence_rows(passages: list[Passage] | tuple[Passage, ...]) -> np.ndarray:

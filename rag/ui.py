@@ -151,7 +151,8 @@ def save_uploads(files: Iterable[tuple[str | Path, str | None]], docs_dir: str |
     return report
 
 
-STAGES = {"read": "Reading files", "embed": "Embedding passages", "save": "Saving the index"}
+STAGES = {"wait": "Waiting for another build", "read": "Reading files", "embed": "Embedding passages",
+          "save": "Saving the index"}
 
 
 def console_progress(stream=None) -> Callable[[str, int, int], None]:

@@ -1,20 +1,26 @@
-"""rag.build.build_index: first build, incremental updates, rebuilds and their reasons, determinism."""
+"""rag.build.build_index: first build, incremental updates, rebuilds and their reasons, determinism,
+and concurrent builds of one index directory (the build lock)."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
+from filelock import FileLock
 
 import rag.build
-from conftest import TOY_FILES, FakeEmbedder
+from conftest import ROOT, TOY_FILES, FakeEmbedder
 from rag import store
 from rag.build import build_index
 from rag.chunk import ChunkSettings, chunk_document
-from rag.errors import DocumentError
+from rag.errors import DocumentError, RagError
 from rag.load import parse
 
 
@@ -246,3 +252,102 @@ def test_same_model_name_other_dimension_rebuilds(toy_docs, tmp_path, fake_embed
     s = build_index(toy_docs, index, embedder=FakeEmbedder(dim=32))
     assert "dimension" in s.rebuilt_because
     assert store.load(index).manifest.dim == 32
+
+
+# ---- two builds of one index directory: the second waits for the first, then has nothing left to do ----
+
+def index_leftovers(index: Path) -> list[str]:
+    """Temporary or displaced index directories next to `index` (the lock file is not one)."""
+    return sorted(p.name for p in index.parent.iterdir()
+                  if p.name.startswith(f".{index.name}.") and p != store.lock_path(index))
+
+
+class WaitingEmbedder(FakeEmbedder):
+    """A fake embedder that does not embed until `other_is_waiting` is set (or 60s pass), so a second
+    build is sure to find the first one holding the lock."""
+
+    def __init__(self, other_is_waiting: threading.Event):
+        super().__init__()
+        self.other_is_waiting = other_is_waiting
+
+    def encode(self, texts, progress=None):
+        self.other_is_waiting.wait(timeout=60)
+        return super().encode(texts, progress)
+
+
+def test_concurrent_builds_in_threads_wait_and_leave_one_index(toy_docs, tmp_path, no_real_model, caplog):
+    index = tmp_path / "index"
+    waiting = threading.Event()
+    embedders = [WaitingEmbedder(waiting), WaitingEmbedder(waiting)]
+    summaries, errors = [None, None], []
+
+    def run(i: int) -> None:
+        def progress(stage, done, total):
+            if (stage, done) == ("wait", 0):
+                waiting.set()
+        try:
+            summaries[i] = build_index(toy_docs, index, embedder=embedders[i], progress=progress)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and waiting.is_set()
+    first, second = sorted(summaries, key=lambda s: s.embedded, reverse=True)
+    assert first.wrote and first.embedded == first.passages > 0
+    assert not second.wrote and second.embedded == 0 and second.passages == first.passages  # re-checked, no work
+    assert sorted(e.calls for e in embedders) == [0, 1]
+    assert f"waiting for another build of {str(index)!r}" in caplog.text
+    assert store.load(index).dense.ntotal == first.passages
+    assert index_leftovers(index) == []
+    assert store.lock_path(index) == tmp_path / ".index.lock" and not (index / ".index.lock").exists()
+
+
+BUILD_SCRIPT = """
+import sys
+from conftest import FakeEmbedder
+from rag.build import build_index
+print(build_index(sys.argv[1], sys.argv[2], embedder=FakeEmbedder()).embedded)
+"""
+
+
+def test_concurrent_builds_in_processes_wait_and_leave_one_index(toy_docs, tmp_path):
+    """Two processes start while a third holds the lock; once it is released both finish, one does the work."""
+    index = tmp_path / "index"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT)])}
+    with FileLock(store.lock_path(index)):
+        builds = [subprocess.Popen([sys.executable, "-c", BUILD_SCRIPT, str(toy_docs), str(index)], cwd=ROOT,
+                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                  for _ in range(2)]
+        for b in builds:  # each says on stderr that it waits (no sleeping: read until the line comes)
+            line = b.stderr.readline()
+            while line and "waiting for another build" not in line:
+                line = b.stderr.readline()
+            assert f"waiting for another build of {str(index)!r}" in line and ".index.lock" in line
+    outputs = [b.communicate(timeout=300) for b in builds]
+    assert [b.returncode for b in builds] == [0, 0], outputs
+    expected = sum(n_passages(rel, text) for rel, text in TOY_FILES.items())
+    assert sorted(int(out.strip()) for out, _ in outputs) == [0, expected]
+    assert len(store.load(index).passages) == expected
+    assert index_leftovers(index) == []
+
+
+def test_held_lock_makes_a_build_time_out_naming_the_lock_file(toy_docs, tmp_path, fake_embedder, no_real_model):
+    index = tmp_path / "index"
+    with FileLock(store.lock_path(index)):
+        with pytest.raises(RagError) as info:
+            build_index(toy_docs, index, embedder=fake_embedder, lock_timeout=0.05)
+    message = str(info.value)
+    assert str(store.lock_path(index)) in message and "another build" in message and "\n" not in message
+    assert fake_embedder.calls == 0 and not index.exists()
+
+
+def test_readers_do_not_take_the_build_lock(toy_index, fake_embedder):
+    from rag.retrieve import Retriever
+
+    with FileLock(store.lock_path(toy_index)):
+        retriever = Retriever.load(toy_index, embedder=fake_embedder)
+        assert retriever.search("cats purr", k=1, mode="bm25")[0].doc == "cat.txt"

@@ -67,6 +67,21 @@ def test_index_warns_about_skipped_files(toy_docs, tmp_path, capsys, fake_model)
     assert "blob.txt" in err
 
 
+def test_index_lock_timeout_is_one_error_line(toy_docs, tmp_path, capsys, fake_model):
+    from filelock import FileLock
+
+    from rag.store import lock_path
+
+    index = tmp_path / "index"
+    with FileLock(lock_path(index)):  # another build holds the index
+        code = main(["index", str(toy_docs), "--index", str(index), "--lock-timeout", "0.05", "-q"])
+    out, err = capsys.readouterr()
+    assert code == 1 and out == ""
+    line = one_error_line(err)
+    assert "another build" in line and str(lock_path(index)) in line
+    assert fake_model == [] and not index.exists()
+
+
 def test_search_json(toy_index, toy_docs, capsys, fake_model):
     code = main(["search", "Why do cats purr and chase mice?", "--index", str(toy_index), "--docs", str(toy_docs),
                  "--json", "-k", "3"])
