@@ -2,7 +2,9 @@
 
 The offline answerer (the default) retrieves passages, splits them into sentences, scores each
 sentence against the question (cosine of its stored vector with the question's, IDF-weighted overlap
-of stemmed terms, whether it holds the kind of thing asked for, the passage's rank and whether the
+of stemmed terms, the share of the question's adjacent term pairs it holds in order ("regional
+coordinator"), whether it holds the kind of thing asked for (beyond what the question already says),
+the passage's rank and whether the
 passage mentions the question's names; a question term in the sentence's section heading, or in the
 sentence before one that opens with a pronoun, counts half; abbreviations the documents define match
 their long forms), and answers with the best sentence and, when it fits, a close runner-up or else its
@@ -31,7 +33,7 @@ import numpy as np
 from rag import lexical
 from rag.errors import RagError
 from rag.followup import rewrite
-from rag.question import TYPE_PATTERNS, fold, mentions, missing_slot, names, question_type, stem_prefix, words
+from rag.question import fold, mentions, missing_slot, names, offers, question_type, stem_prefix, words
 from rag.load import read_text
 from rag.retrieve import Retriever
 from rag.sentences import split_sentences
@@ -67,6 +69,7 @@ W_DENSE, W_LEXICAL, W_TYPE, W_RANK, W_NAMES = 1.0, 0.6, 0.15, 0.15, 0.3
 BACKGROUND_SHARE = 0.5
 # A runner-up sentence scoring within this of the best is quoted too (else the better neighbour, if any).
 SECOND_MARGIN = 0.1
+W_BIGRAM = 0.8  # share of the question's adjacent term pairs that the sentence holds in order
 W_SECTION = 0.5  # a question term found only in the sentence's section heading counts half
 
 
@@ -153,6 +156,8 @@ class Assistant:
     def _score(self, question: str, candidates: list[_Candidate]) -> list[_Candidate]:
         terms = self._terms(question)
         total = sum(terms.values()) or 1.0
+        qtokens = lexical.tokenize([question])[0]
+        qpairs = set(zip(qtokens, qtokens[1:]))
         qtype = question_type(question)
         similarity = self._similarities(question, candidates)
         aliases = getattr(self.retriever, "aliases", None)
@@ -169,15 +174,17 @@ class Assistant:
                 else:  # e.g. the LangChain baseline
                     context = words(c.passage.context())
                     named[key] = sum(mentions(n, context) for n in asked) / len(asked) if asked else 1.0
-            sent_terms = set(lexical.tokenize([expand(c.text)])[0])
+            stokens = lexical.tokenize([expand(c.text)])[0]
+            sent_terms = set(stokens)
+            pairs = len(qpairs & set(zip(stokens, stokens[1:]))) / len(qpairs) if qpairs else 0.0
             if key not in section:
                 section[key] = set(lexical.tokenize([expand(c.passage.heading[-1])])[0]) if c.passage.heading else set()
             context = section[key] | set(lexical.tokenize([expand(c.before)])[0]) if c.before else section[key]
             overlap = sum(w if t in sent_terms else W_SECTION * w if t in context else 0.0
                           for t, w in terms.items()) / total
-            type_ok = 1.0 if qtype and TYPE_PATTERNS[qtype].search(c.text) else 0.0
+            type_ok = 1.0 if offers(qtype, c.text, question) else 0.0
             relevance = W_DENSE * cos + W_LEXICAL * overlap
-            score = relevance + W_TYPE * type_ok + W_RANK / (1 + c.rank) + W_NAMES * named[key]
+            score = relevance + W_BIGRAM * pairs + W_TYPE * type_ok + W_RANK / (1 + c.rank) + W_NAMES * named[key]
             scored.append(replace(c, score=score, relevance=relevance))
         scored.sort(key=lambda c: (-c.score, c.rank, c.start))
         return scored

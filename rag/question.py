@@ -94,6 +94,15 @@ def words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", fold(text.lower()))
 
 
+def offers(qtype: str | None, sentence: str, question: str) -> bool:
+    """Whether `sentence` holds something of the kind asked for that the question itself does not
+    already say ("When did X happen in 2019?" is not answered by a sentence's "2019")."""
+    if not qtype:
+        return False
+    asked = set(words(question))
+    return any(not set(words(m.group(0))) <= asked for m in TYPE_PATTERNS[qtype].finditer(sentence))
+
+
 def question_type(question: str) -> str | None:
     """"when", "number", "who", "where", or None for any other question."""
     q = question.lower()

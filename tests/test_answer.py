@@ -538,3 +538,38 @@ def test_a_name_typed_without_diacritics_or_with_a_typo_is_still_known(tmp_path,
 def test_a_name_far_from_every_word_is_unknown(tmp_path, question, name):
     answer = assistant_over(CASE_FILES, tmp_path).ask(question)
     assert answer.abstained and answer.reason == f"the documents never mention {name!r}"
+
+
+# ---- phrases and the kind of thing asked for -----------------------------------------------------------
+
+PHRASE_FILES = {"council.txt": "The coordinator of the regional council was elected in spring.\n\n"
+                               "The regional coordinator of the council was elected in autumn.\n"}
+
+
+def test_a_sentence_with_the_question_s_phrase_in_order_scores_higher(tmp_path, monkeypatch):
+    assistant = assistant_over(PHRASE_FILES, tmp_path)
+    question = "When was the regional coordinator elected?"
+    ordered = "The regional coordinator of the council was elected in autumn."
+    scattered = "The coordinator of the regional council was elected in spring."
+    with_pairs = _scores(assistant, question)
+    monkeypatch.setattr(rag.answer, "W_BIGRAM", 0.0)
+    without = _scores(assistant, question)
+    assert with_pairs[ordered].score > without[ordered].score  # holds "regional coordinator" in order
+    assert with_pairs[scattered].score == without[scattered].score  # same words, no pair in order
+    assert with_pairs[ordered].relevance == without[ordered].relevance  # the threshold does not see pairs
+    assert with_pairs[ordered].score > with_pairs[scattered].score
+
+
+@pytest.mark.parametrize("kind, sentence, question, expected", [
+    ("when", "It opened in 2019.", "When did it open in 2019?", False),   # the question's own year
+    ("when", "It opened in 2019 and closed in 2021.", "When did it close after 2019?", True),
+    ("number", "Sweden has 10 million people.", "How many people does Sweden have?", True),
+    ("number", "The 10 members met.", "What did the 10 members do?", False),
+    ("who", "The treaty was signed by Anna Lind.", "Who signed the treaty?", True),
+    ("who", "The treaty was signed in Stockholm.", "Who signed the treaty in Stockholm?", False),
+    (None, "The treaty was signed in 2019.", "Why was the treaty signed?", False),
+])
+def test_offers_the_kind_asked_for_only_when_the_question_does_not_already_say_it(kind, sentence, question, expected):
+    from rag.question import offers
+
+    assert offers(kind, sentence, question) is expected
