@@ -125,6 +125,7 @@ def build_index(
 def _build(docs: Path, index_dir: Path, model: str | None, settings: ChunkSettings, embedder: Embedder | None,
            progress: Progress | None) -> BuildSummary:
     t0 = time.perf_counter()
+    store.check_replaceable(index_dir)  # before any work: a build replaces the whole directory
     paths = list_files(docs)
     if not paths:
         raise DocumentError(f"no .txt or .md files in {str(docs)!r}")

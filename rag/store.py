@@ -12,7 +12,8 @@ Layout of `index/`:
 
 `save` writes everything to a temporary sibling directory and swaps it in with renames, so a crash
 mid-build leaves the previous index usable. `lock_path` names the sibling lock file that a build
-holds (`rag.build` takes it; `save` and `load` do not). `load` refuses a missing, corrupted or
+holds (`rag.build` takes it; `save` and `load` do not). `save` never replaces a file or a folder
+that holds anything but index files. `load` refuses a missing, corrupted or
 other-version index with a one-line `IndexStateError` that names what is wrong. Does not chunk or embed.
 """
 
@@ -37,6 +38,7 @@ from rag.types import Passage
 FORMAT_VERSION = 3
 MANIFEST, PASSAGES, DENSE, BM25 = "manifest.json", "passages.jsonl", "dense.faiss", "bm25"
 SENTENCES, SENTENCE_ROWS = "sentences.npy", "sentence_rows.npy"
+_INDEX_ENTRIES = {MANIFEST, PASSAGES, DENSE, BM25, SENTENCES, SENTENCE_ROWS}
 _LIBRARIES = ("rag-assistant", "faiss-cpu", "sentence-transformers", "bm25s", "langchain-text-splitters")
 
 
@@ -116,6 +118,23 @@ def _displaced(index_dir: Path) -> Path:
     return index_dir.parent / f".{index_dir.name}.old"
 
 
+def check_replaceable(index_dir: str | Path) -> None:
+    """IndexStateError unless `index_dir` is missing, empty, has a manifest (an index of any version)
+    or holds only index files: a build swaps the whole directory out and deletes it, so it must never
+    be a file or a folder of other things (`--index seeds` or `--index notes.txt` by mistake)."""
+    index_dir = Path(index_dir)
+    if not os.path.lexists(index_dir):
+        return
+    if not index_dir.is_dir():
+        raise IndexStateError(f"{str(index_dir)!r} is not a directory; refusing to replace it with an index "
+                              "(choose another index path)")
+    others = sorted(p.name for p in index_dir.iterdir() if p.name not in _INDEX_ENTRIES)
+    if others and not (index_dir / MANIFEST).is_file():
+        raise IndexStateError(f"{str(index_dir)!r} is not an index directory (it holds {others[0]!r}"
+                              f"{f' and {len(others) - 1} more' if len(others) > 1 else ''}); refusing to "
+                              "replace it with an index (choose another index path)")
+
+
 def lock_path(index_dir: str | Path) -> Path:
     """The lock file of a build of `index_dir`: a sibling, since the directory itself is swapped."""
     index_dir = Path(index_dir)
@@ -140,6 +159,7 @@ def save(index_dir: str | Path, manifest: Manifest, passages: list[Passage], vec
         raise IndexStateError(f"{len(passages)} passages but {len(vectors)} vectors")
     index_dir.parent.mkdir(parents=True, exist_ok=True)
     _recover(index_dir)
+    check_replaceable(index_dir)
     tmp = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.tmp-", dir=index_dir.parent))
     try:
         tmp.chmod(0o755)

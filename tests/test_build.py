@@ -245,6 +245,33 @@ def test_index_dir_is_left_alone_when_build_fails(toy_docs, tmp_path, fake_embed
     assert snapshot(index) == before
 
 
+@pytest.mark.parametrize("kind", ["file", "folder", "documents folder"])
+def test_never_replaces_a_file_or_folder_that_is_not_an_index(toy_docs, tmp_path, fake_embedder, kind):
+    """A build swaps the whole index directory out and deletes it: `--index notes.txt`, `--index ~/notes`
+    or `--index seeds` by mistake must be refused before anything is touched."""
+    if kind == "file":
+        target = tmp_path / "notes.txt"
+        target.write_text("precious", encoding="utf-8")
+    elif kind == "folder":
+        target = tmp_path / "notes"
+        target.mkdir()
+        (target / "todo.txt").write_text("precious", encoding="utf-8")
+    else:
+        target = toy_docs
+    before = {p: p.read_bytes() for p in [target, *target.rglob("*")] if p.is_file()}
+    with pytest.raises(RagError, match="refusing to replace it"):
+        build_index(toy_docs, target, embedder=fake_embedder)
+    assert {p: p.read_bytes() for p in [target, *target.rglob("*")] if p.is_file()} == before
+    assert fake_embedder.calls == 0
+    assert not list(tmp_path.glob(f".{target.name}.old")) and not list(tmp_path.glob(f".{target.name}.tmp-*"))
+
+
+def test_an_empty_folder_becomes_the_index(toy_docs, tmp_path, fake_embedder):
+    (tmp_path / "index").mkdir()
+    assert build_index(toy_docs, tmp_path / "index", embedder=fake_embedder).added == 6
+    assert store.load(tmp_path / "index").manifest.files
+
+
 def test_same_model_name_other_dimension_rebuilds(toy_docs, tmp_path, fake_embedder):
     index = tmp_path / "index"
     build_index(toy_docs, index, embedder=fake_embedder)
