@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -76,6 +77,26 @@ def _load_retriever(args):
     return Retriever.load(args.index)
 
 
+def _check_question(question: str) -> None:
+    """RagError for a question with nothing to search for: empty, or no letter or digit ("?!?")."""
+    from rag.errors import RagError
+
+    if not question.strip():
+        raise RagError("the question is empty")
+    if not re.search(r"[^\W_]", question):
+        raise RagError(f"the question {question.strip()!r} has no words to search for")
+
+
+def _check_year(retriever, year: int | None) -> None:
+    """RagError naming the years there are, when `--year` matches no document (like an unknown `--doc`)."""
+    from rag.errors import RagError
+
+    known = sorted({y for y in retriever.years.values() if y})
+    if year is not None and year not in known:
+        raise RagError(f"no document of year {year} in the index (it has "
+                       f"{', '.join(map(str, known)) if known else 'no dated documents'})")
+
+
 def _passage_json(p) -> dict:
     return {"doc": p.doc, "start": p.start, "end": p.end, "heading": list(p.heading), "title": p.title,
             "year": p.year, "kind": p.kind, "line": p.line, "score": p.score, "text": p.text}
@@ -88,7 +109,9 @@ def cmd_index(args) -> int:
 
 
 def cmd_search(args) -> int:
+    _check_question(args.question)
     retriever = _load_retriever(args)
+    _check_year(retriever, args.year)
     passages = retriever.search(args.question, k=args.k, mode=args.mode, doc=args.doc, year=args.year)
     if args.json:
         print(json.dumps({"question": args.question, "mode": args.mode, "k": args.k,
@@ -117,12 +140,15 @@ def answer_json(answer) -> dict:
 def cmd_ask(args) -> int:
     from rag.answer import Assistant
 
+    _check_question(args.question)
     generator = None
     if args.llm:
         from rag.generate import OpenAICompatible
 
         generator = OpenAICompatible()
-    assistant = Assistant(_load_retriever(args), k=args.k, mode=args.mode, generator=generator)
+    retriever = _load_retriever(args)
+    _check_year(retriever, args.year)
+    assistant = Assistant(retriever, k=args.k, mode=args.mode, generator=generator)
     answer = assistant.ask(args.question, doc=args.doc, year=args.year)
     if args.json:
         print(json.dumps(answer_json(answer), ensure_ascii=False, indent=1))
@@ -226,6 +252,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # e.g. an index path under a file: one line, not a traceback
+        where = f": {exc.filename!r}" if exc.filename else ""
+        print(f"rag: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -144,6 +144,40 @@ def test_search_missing_index_and_docs(tmp_path, capsys):
     assert "no index" in one_error_line(capsys.readouterr().err)
 
 
+def test_index_into_the_documents_folder_is_refused(toy_docs, capsys, fake_model):
+    before = sorted(p.name for p in toy_docs.iterdir())
+    code = main(["index", str(toy_docs), "--index", str(toy_docs), "-q"])
+    assert code == 1
+    assert "not an index directory" in one_error_line(capsys.readouterr().err)
+    assert sorted(p.name for p in toy_docs.iterdir()) == before
+
+
+def test_os_error_is_one_error_line(toy_docs, tmp_path, capsys, fake_model):
+    (tmp_path / "a-file").write_text("x", encoding="utf-8")
+    code = main(["index", str(toy_docs), "--index", str(tmp_path / "a-file" / "index"), "-q"])
+    assert code == 1
+    assert "a-file" in one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("command", ["search", "ask"])
+@pytest.mark.parametrize("question, message", [("", "the question is empty"), ("   ", "the question is empty"),
+                                               ("?!?...", "no words")])
+def test_question_without_words_is_one_error_line(toy_index, capsys, fake_model, command, question, message):
+    code = main([command, question, "--index", str(toy_index), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 1 and out == ""
+    assert message in one_error_line(err)
+
+
+@pytest.mark.parametrize("command", ["search", "ask"])
+def test_unknown_year_names_the_years_there_are(toy_index, capsys, fake_model, command):
+    code = main([command, "revenue", "--index", str(toy_index), "--year", "1999"])
+    out, err = capsys.readouterr()
+    assert code == 1 and out == ""
+    line = one_error_line(err)
+    assert "1999" in line and "2021, 2022" in line
+
+
 @pytest.mark.parametrize("argv", [
     [],
     ["search"],
