@@ -96,6 +96,11 @@ def build_demo(engine: Engine) -> gr.Blocks:
 
     def respond(pending, chat, turns, k, mode, doc):
         chat, turns = list(chat or []), list(turns or [])
+        if not " ".join(clean_text(pending).split()):
+            # Nothing typed, so no question was shown: a reply here would merge into the last answer's
+            # bubble. Say it in a toast and leave the chat and the Sources panel as they were.
+            gr.Warning("Please type a question first.")
+            return chat, turns, gr.update()
         try:
             answer = engine.ask(pending, history=turns, k=k, mode=mode, doc=doc)
         except InputError as exc:

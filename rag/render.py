@@ -25,6 +25,7 @@ MAX_K = 10
 _BIDI = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F])
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]|~$])")
+_WORD = re.compile(r"[^\W_]")  # a letter or digit in any script
 _MD_LINE_START = re.compile(r"^(\s*)([#+-]|\d+[.)])", re.M)  # headings, list items
 
 
@@ -53,10 +54,13 @@ def clean_text(text: object) -> str:
 
 
 def clean_question(raw: object, limit: int = MAX_QUESTION_CHARS) -> str:
-    """The question to ask, on one line; InputError (a message for the person) if it is empty or too long."""
+    """The question to ask, on one line; InputError (a message for the person) if it is empty, has no
+    letter or digit ("?!?") or is too long."""
     question = " ".join(clean_text(raw).split())
     if not question:
         raise InputError("Please type a question first.")
+    if not _WORD.search(question):
+        raise InputError("That question has no words to search for; please type a question in words.")
     if len(question) > limit:
         raise InputError(f"That question is {len(question):,} characters long; the limit is {limit:,}. "
                          "Please shorten it.")
@@ -67,7 +71,7 @@ def clean_settings(k: object, mode: object, doc: object, docs: Sequence[str]) ->
     """Validated (k, mode, doc) from what the settings controls or an API caller sent."""
     try:
         k_int = int(float(k)) if k not in (None, "") else 5
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: "inf"
         raise InputError(f"number of passages {k!r} is not a number") from None
     k_int = max(1, min(MAX_K, k_int))
     mode = (str(mode).strip().lower() if mode else "hybrid") or "hybrid"

@@ -132,6 +132,19 @@ def test_abstention_follow_up_and_new_chat(page):
     assert "Ask a question: the passages behind the answer appear here" in sources.inner_text()
 
 
+def test_empty_question_leaves_the_last_answer_alone(page):
+    """An empty question shows a toast; no reply is added (it would merge into the last answer's bubble)."""
+    ask(page, "When was the European Peace Facility set up?")
+    bots = page.locator("#chat .message.bot, #chat [data-testid='bot']")
+    count, last = bots.count(), bots.last.inner_text()
+    sources = page.locator("#sources-box").inner_text()
+    page.fill("#question textarea", "   ")
+    page.press("#question textarea", "Enter")
+    page.get_by_text("Please type a question first.").wait_for(state="visible", timeout=10_000)
+    assert bots.count() == count and bots.last.inner_text() == last
+    assert page.locator("#sources-box").inner_text() == sources
+
+
 def test_example_question_runs_on_click(page):
     page.get_by_text("Which fighter jets did France announce for Ukraine?").click()
     page.locator("#sources-box mark").first.wait_for(state="visible", timeout=30_000)

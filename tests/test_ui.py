@@ -73,6 +73,13 @@ def test_empty_question_is_a_friendly_error(raw):
         ui.clean_question(raw)
 
 
+@pytest.mark.parametrize("raw", ["?!?...", "???", " <> ", "— … —"])
+def test_question_without_words_is_a_friendly_error(raw):
+    with pytest.raises(ui.InputError, match="no words"):
+        ui.clean_question(raw)
+    assert ui.clean_question("1999?") == "1999?" and ui.clean_question("日本?") == "日本?"
+
+
 def test_too_long_question_is_refused_with_the_limit():
     assert ui.clean_question("a" * 2000) == "a" * 2000
     with pytest.raises(ui.InputError, match=r"2,001 characters.*limit is 2,000"):
@@ -96,6 +103,9 @@ def test_clean_settings_defaults_clamps_and_names_bad_values():
         ui.clean_settings(5, "sideways", None, docs)
     with pytest.raises(ui.InputError, match="'x'"):
         ui.clean_settings("x", "hybrid", None, docs)
+    for k in ("inf", float("inf"), "1e999", "nan"):
+        with pytest.raises(ui.InputError, match="not a number"):
+            ui.clean_settings(k, "hybrid", None, docs)
     with pytest.raises(ui.InputError, match="no document 'c.txt'"):
         ui.clean_settings(5, "hybrid", "c.txt", docs)
 
