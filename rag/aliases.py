@@ -31,11 +31,17 @@ class Group:
     abbreviation: bool = False     # (short form, long form); the long form matches in any case
 
 
+# Everyday English names that countryinfo lacks ("America" is left out: "South America" is no country).
+_COMMON_NAMES = {"United Kingdom": ("Britain",), "Netherlands": ("Holland",), "Myanmar": ("Burma",),
+                 "Vatican City State": ("Vatican", "Holy See")}
+
+
 @lru_cache(maxsize=1)
 def _countries() -> tuple[tuple[tuple[str, ...], ...], frozenset[str]]:
     """Each country's name, demonyms and other English names: those of several words ("Great Britain",
-    "Republic of Latvia") or spelled like the name or demonym ("Czechia"); not native names ("Island"
-    for Iceland would match "Rhode Island") nor ISO codes. And the set of all demonyms."""
+    "Republic of Latvia"), spelled like the name or demonym ("Czechia") or in `_COMMON_NAMES`; not
+    native names ("Island" for Iceland would match "Rhode Island") nor ISO codes. And the set of all
+    demonyms."""
     from countryinfo import all_countries
 
     out, demonyms = [], set()
@@ -44,6 +50,7 @@ def _countries() -> tuple[tuple[tuple[str, ...], ...], frozenset[str]]:
         names = [country.name(), *adjectives]
         other = [a.strip() for a in country.alt_spellings()
                  if " " in a.strip() or any(a.strip()[:3] == n[:3] for n in names if n)]
+        other += _COMMON_NAMES.get(country.name(), ())
         out.append(tuple(dict.fromkeys(f for f in names + other if f and _LATIN_NAME.fullmatch(f))))
         demonyms.update(adjectives)
     return tuple(out), frozenset(demonyms)
@@ -132,6 +139,10 @@ class Aliases:
                     break
             i += 1
         return found, groups
+
+    def forms(self, text: str) -> set[str]:
+        """The names in `text` that this knows (any form; an abbreviation's long form lower-cased)."""
+        return self._find(text)[0]
 
     def expand(self, text: str, *, long_forms: bool = True, countries: bool = True) -> str:
         """`text` followed by the forms the documents use of every name in it given in another form

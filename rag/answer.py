@@ -248,14 +248,17 @@ class Assistant:
     def evidence_gap(self, question: str, chosen: Sequence[_Candidate]) -> str:
         """Why the chosen sentences do not answer the question, or '' when they may.
 
-        Checks: every name in the question occurs somewhere in the documents (a question about
-        "Brexit" in documents that never mention it is not answered from a passage about the UK);
+        Checks: every name in the question occurs somewhere in the documents, or is another name for
+        one they use ("Britain" for "the United Kingdom"; a question about "Brexit" in documents that
+        never mention it is not answered from a passage about the UK);
         a "how many X" question finds a number of X; the evidence names the countries the question
         names; and the quoted sentences are about the question: the best of them has a relevance
         (cosine with the question plus weighted term overlap) of at least `min_relevance`."""
         if self._vocabulary is not None:
+            aliases = getattr(self.retriever, "aliases", None)
             for name, needed in names(question):
-                if not all(self._known(w) for w in needed):
+                other_names = words(" ".join(aliases.forms(name))) if aliases else []  # "Britain": the UK
+                if not all(self._known(w) or w in other_names for w in needed):
                     return f"the documents never mention {name!r}"
         else:  # no corpus vocabulary (e.g. the LangChain baseline): look in the evidence itself
             context = words(" ".join(c.passage.context() + " " + c.text for c in chosen))

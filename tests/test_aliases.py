@@ -71,6 +71,8 @@ COUNTRIES = ("Finland: the foreign minister called. The Netherlands and Denmark 
     ("Did the Danish side agree?", "Denmark"),
     ("What did the British pledge?", "United Kingdom, UK"),   # with the abbreviation the documents define
     ("What did the UK pledge?", "United Kingdom"),
+    ("What did Britain pledge?", "United Kingdom, UK"),       # everyday names countryinfo lacks
+    ("Did Holland agree?", "Netherlands"),
     ("Did Japanese experts visit?", "Japan"),                 # the documents use both forms: the name stands in
 ])
 def test_countries_are_known_by_their_other_names(text, added):
@@ -132,3 +134,9 @@ def test_expand_without_countries_keeps_only_abbreviations():
         "Which Finnish minister met the CoE? Council of Europe"
     assert aliases.expand("Which Finnish minister met the CoE?") == \
         "Which Finnish minister met the CoE? Council of Europe, Finland"
+
+
+def test_forms_lists_the_names_it_knows_in_a_text():
+    aliases = Aliases.from_texts([COUNTRIES])
+    assert aliases.forms("Did Britain and the Dutch call Finland?") == {"Britain", "Dutch", "Finland"}
+    assert aliases.forms("Did Sweden call?") == set()  # the documents never name Sweden

@@ -573,3 +573,20 @@ def test_offers_the_kind_asked_for_only_when_the_question_does_not_already_say_i
     from rag.question import offers
 
     assert offers(kind, sentence, question) is expected
+
+
+PLEDGE_FILES = {"pledge.txt": "The United Kingdom (UK) pledged support totaling 12 billion pounds to the fund.\n\n"
+                              "The fund was set up in 2019 by the northern council.\n"}
+
+
+def test_a_question_may_name_a_country_by_another_name(tmp_path):
+    assistant = assistant_over(PLEDGE_FILES, tmp_path)
+    answer = assistant.ask("How much support has Britain pledged to the fund?")  # the text says "United Kingdom"
+    assert not answer.abstained, answer.reason
+    assert "12 billion pounds" in answer.text
+
+
+def test_another_name_does_not_excuse_an_unknown_word_beside_it(tmp_path):
+    assistant = assistant_over(PLEDGE_FILES, tmp_path)
+    answer = assistant.ask("What did Britain's Foreign Secretary pledge?")
+    assert answer.abstained and answer.reason == "the documents never mention \"Britain's Foreign Secretary\""
