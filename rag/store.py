@@ -12,7 +12,8 @@ Layout of `index/`:
 
 `save` writes everything to a temporary sibling directory and swaps it in with renames, so a crash
 mid-build leaves the previous index usable. `lock_path` names the sibling lock file that a build
-holds (`rag.build` takes it; `save` and `load` do not). `save` never replaces a file or a folder
+holds (`rag.build` takes it; `save` and `load` do not, but a reader that finds the index swapped out
+waits while a build holds it instead of restoring the previous one). `save` never replaces a file or a folder
 that holds anything but index files. `load` refuses a missing, corrupted or
 other-version index with a one-line `IndexStateError` that names what is wrong. Does not chunk or embed.
 """
@@ -24,6 +25,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -104,13 +106,28 @@ def _passage_json(p: Passage) -> str:
     return json.dumps(row, ensure_ascii=False)
 
 
-def _recover(index_dir: Path) -> None:
-    """Finish a swap that a crash interrupted: put the previous index back if the new one is missing."""
-    if index_dir.exists():
-        return
+def _recover(index_dir: Path, *, building: bool = False) -> None:
+    """Finish a swap that a crash interrupted: put the previous index back if the new one is missing.
+
+    A reader (not `building`) does so only when no build holds the lock; while one does, the directory
+    is missing for the instant between the swap's two renames, so the reader waits for the new one
+    (up to `SWAP_WAIT` seconds) rather than undo the swap under the builder's feet."""
     old = _displaced(index_dir)
-    if old.exists():
+    if index_dir.exists() or not old.exists():
+        return
+    if building:
         os.replace(old, index_dir)
+        return
+    from filelock import FileLock, Timeout
+
+    try:
+        with FileLock(lock_path(index_dir), timeout=0):
+            if not index_dir.exists() and old.exists():
+                os.replace(old, index_dir)
+    except Timeout:  # a build is mid-swap
+        deadline = time.monotonic() + SWAP_WAIT
+        while not index_dir.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 def _displaced(index_dir: Path) -> Path:
@@ -133,6 +150,9 @@ def check_replaceable(index_dir: str | Path) -> None:
         raise IndexStateError(f"{str(index_dir)!r} is not an index directory (it holds {others[0]!r}"
                               f"{f' and {len(others) - 1} more' if len(others) > 1 else ''}); refusing to "
                               "replace it with an index (choose another index path)")
+
+
+SWAP_WAIT = 10.0  # seconds a reader waits for a build's swap to finish
 
 
 def lock_path(index_dir: str | Path) -> Path:
@@ -158,7 +178,7 @@ def save(index_dir: str | Path, manifest: Manifest, passages: list[Passage], vec
     if len(passages) != len(vectors):
         raise IndexStateError(f"{len(passages)} passages but {len(vectors)} vectors")
     index_dir.parent.mkdir(parents=True, exist_ok=True)
-    _recover(index_dir)
+    _recover(index_dir, building=True)
     check_replaceable(index_dir)
     tmp = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.tmp-", dir=index_dir.parent))
     try:

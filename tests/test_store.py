@@ -17,8 +17,8 @@ from rag.load import load_folder
 
 
 def leftovers(parent: Path, name: str = "index") -> list[str]:
-    """Temporary or displaced index directories left next to `parent/name`."""
-    return sorted(p.name for p in parent.iterdir() if p.name.startswith(f".{name}."))
+    """Temporary or displaced index directories left next to `parent/name` (not the build lock file, which stays)."""
+    return sorted(p.name for p in parent.iterdir() if p.name.startswith(f".{name}.") and p.name != f".{name}.lock")
 
 
 def toy_passages(toy_docs):
@@ -226,3 +226,38 @@ def test_recover_picks_the_index_the_crash_displaced(tmp_path, toy_docs, fake_em
         save_small(tmp_path / "index", fake_embedder, passages[:2])
     monkeypatch.undo()
     assert len(store.load(tmp_path / "index").passages) == len(passages)
+
+
+def test_a_reader_waits_for_a_build_mid_swap_instead_of_undoing_it(tmp_path, toy_docs, fake_embedder):
+    """Between a build's two renames the index directory is missing; a reader must not put the old one back
+    (the build's second rename would then fail) but wait for the new one."""
+    import threading
+
+    from filelock import FileLock
+
+    passages = toy_passages(toy_docs)
+    save_small(tmp_path / "index", fake_embedder, passages)
+    save_small(tmp_path / "new", fake_embedder, passages[:1])
+    with FileLock(store.lock_path(tmp_path / "index")):  # a build holds the lock ...
+        os.replace(tmp_path / "index", tmp_path / ".index.old")  # ... and has moved the old index away
+        result = {}
+        reader = threading.Thread(target=lambda: result.update(m=store.read_manifest(tmp_path / "index")))
+        reader.start()
+        reader.join(0.3)
+        assert reader.is_alive() and (tmp_path / ".index.old").exists()  # waiting, nothing undone
+        os.replace(tmp_path / "new", tmp_path / "index")  # the build's second rename succeeds
+        reader.join(5)
+    assert result["m"].passages == 1  # the reader sees the new index
+
+
+def test_a_reader_gives_up_waiting_with_the_usual_message(tmp_path, toy_docs, fake_embedder, monkeypatch):
+    from filelock import FileLock
+
+    save_small(tmp_path / "index", fake_embedder, toy_passages(toy_docs))
+    monkeypatch.setattr(store, "SWAP_WAIT", 0.1)
+    with FileLock(store.lock_path(tmp_path / "index")):
+        os.replace(tmp_path / "index", tmp_path / ".index.old")
+        with pytest.raises(IndexStateError, match="no index at"):
+            store.read_manifest(tmp_path / "index")
+        assert (tmp_path / ".index.old").is_dir()  # left for the build (or a later reader) to settle
+    assert len(store.load(tmp_path / "index").passages) == len(toy_passages(toy_docs))  # lock free: recovered
