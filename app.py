@@ -223,7 +223,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Serve the document chat in a browser.")
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
                         help="address to listen on (default 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+    parser.add_argument("--port", type=int, default=os.environ.get("GRADIO_SERVER_PORT", "7860"),  # parsed as typed
                         help="port (default 7860 or $GRADIO_SERVER_PORT)")
     parser.add_argument("--docs", default="seeds", help="documents folder; uploads are saved here (default seeds/)")
     parser.add_argument("--index", default="index", help="index directory (default index/)")
@@ -239,6 +239,9 @@ def main(argv: list[str] | None = None) -> int:
         summary = engine.start(progress=console_progress())
     except RagError as exc:
         print(f"app: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # e.g. an index path under a file
+        print(f"app: error: {exc.strerror or exc}{f': {exc.filename!r}' if exc.filename else ''}", file=sys.stderr)
         return 1
     for warning in summary.warnings:
         print(f"warning: {warning}", file=sys.stderr)
