@@ -108,7 +108,7 @@ class UploadReport:
         if self.saved:
             lines.append(f"Added {len(self.saved)} document{'s' * (len(self.saved) != 1)}: "
                          + ", ".join(f"**{escape_markdown(n)}**" for n in self.saved)
-                         + ". They are searchable now.")
+                         + (". They are" if len(self.saved) != 1 else ". It is") + " searchable now.")
         if self.error:
             lines.append(f"Indexing failed, nothing was added: {escape_markdown(self.error)}")
         if self.rejected:

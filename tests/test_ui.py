@@ -295,6 +295,11 @@ def test_save_uploads_keeps_good_files_and_reports_bad_ones(tmp_path):
     assert "Added 2 documents" in message and "Rejected:" in message and "binary.txt" in message
 
 
+def test_upload_report_message_agrees_in_number():
+    assert "1 document: **a.txt**. It is searchable now." in ui.UploadReport(saved=["a.txt"]).message()
+    assert "2 documents: **a.txt**, **b.md**. They are searchable now." in ui.UploadReport(saved=["a.txt", "b.md"]).message()
+
+
 def test_upload_report_message_escapes_names():
     report = ui.UploadReport(rejected=[("<img src=x onerror=alert(1)>.pdf", "only .txt and .md files are accepted")])
     assert "<img" not in report.message()
