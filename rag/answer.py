@@ -230,6 +230,8 @@ class Assistant:
         original = " ".join(str(question or "").split())[:MAX_QUESTION_CHARS]
         if not original:
             raise RagError("the question is empty")
+        if not re.search(r"\w", original):
+            raise RagError(f"the question {original!r} has no words to search for")
         standalone = rewrite(original, history)
         k, mode = (self.k if k is None else k), mode or self.mode
         passages = self._retrieve(standalone, k, mode, doc, year)

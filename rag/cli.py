@@ -139,6 +139,7 @@ def answer_json(answer) -> dict:
 
 def cmd_ask(args) -> int:
     from rag.answer import Assistant
+    from rag.followup import reworded
 
     _check_question(args.question)
     generator = None
@@ -153,13 +154,15 @@ def cmd_ask(args) -> int:
     if args.json:
         print(json.dumps(answer_json(answer), ensure_ascii=False, indent=1))
         return 0
-    if answer.question != answer.original_question:
+    if reworded(answer.original_question, answer.question):
         print(f"(question read as: {answer.question})")
     print(answer.text + (f"\nWhy: {answer.reason}." if answer.abstained and answer.reason else "") + "\n")
     if answer.abstained:
         print("Closest passages:" if answer.passages else "No passages were found.")
         for n, p in enumerate(answer.passages[:3], 1):
-            print(f"  - {p.doc} > {' > '.join(p.heading[1:])}: {p.text[:200]}")
+            where = " > ".join((p.doc, *p.heading[1:]))
+            text = " ".join(p.text.split())
+            print(f"  - {where}: {text[:200]}{'…' if len(text) > 200 else ''}")
     for c in answer.citations:
         print(f"[{c.n}] {c.doc}, line {c.line} ({' > '.join(c.passage.heading[1:]) or c.passage.title})")
         print(f"    \"{c.quote}\"")

@@ -41,6 +41,12 @@ def _is_followup(question: str) -> bool:
                 or len(words) <= 3 or (_PRONOUN.search(question) and not entities(question)))
 
 
+def reworded(original: str, standalone: str) -> bool:
+    """Whether the rewrite changed more than a leading "And"/"But"/"So" (and so is worth showing)."""
+    core = _LEAD.sub("", " ".join(original.split()))
+    return standalone != (core[:1].upper() + core[1:] if core else core)
+
+
 def rewrite(question: str, history: Sequence[tuple[str, str]] = ()) -> str:
     """The standalone form of `question` given earlier `(question, answer)` turns."""
     question = " ".join(question.split())

@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from rag.errors import RagError
+from rag.followup import reworded
 
 MAX_QUESTION_CHARS = 2000
 MODES = ("hybrid", "dense", "bm25")
@@ -116,7 +117,7 @@ def answer_markdown(answer) -> str:
     """The assistant's chat message for `answer`: escaped text, the rewritten question when it
     differs from what was typed, and for an abstention why and the closest passages in brief."""
     parts = []
-    if answer.original_question and answer.question != answer.original_question:
+    if answer.original_question and reworded(answer.original_question, answer.question):
         parts.append(f"*Read as: {escape_markdown(answer.question)}*")
     text = escape_markdown(answer.text)
     # Escaped markers look like \[1\]; show them as bold [1] so they stand out as citations.

@@ -286,6 +286,12 @@ def test_empty_question_is_an_error(toy_assistant, question):
         toy_assistant.ask(question)
 
 
+@pytest.mark.parametrize("question", ["?!?", "...", "¿?"])
+def test_a_question_without_words_is_an_error(toy_assistant, question):
+    with pytest.raises(RagError, match="has no words"):
+        toy_assistant.ask(question)
+
+
 def test_overlong_question_is_trimmed(toy_assistant):
     question = "What do goldfish eat? " + "please " * 600
     assert len(question) > MAX_QUESTION_CHARS

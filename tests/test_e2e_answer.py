@@ -109,6 +109,15 @@ def test_cli_ask_json_abstains(seed_index, capsys):
     assert data["passages"]
 
 
+def test_cli_ask_abstention_lists_closest_passages_one_line_each(seed_index, capsys):
+    code = main(["ask", "Who won the 2024 European Parliament elections?", "--index", str(seed_index)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    listed = out.split("Closest passages:\n", 1)[1].splitlines()
+    assert len(listed) == 3 and all(line.startswith("  - 00") for line in listed)  # the file, then its heading path
+    assert all(" > " in line and len(line) < 600 for line in listed)
+
+
 SUBSET = ("seed-001", "seed-004", "seed-005", "seed-008", "seed-014", "seed-027", "seed-029", "seed-037",
           "seed-050", "seed-051")
 

@@ -121,3 +121,16 @@ def test_leading_words_that_are_dropped(lead):
 ])
 def test_entities(text, expected):
     assert entities(text) == expected
+
+
+@pytest.mark.parametrize("original, standalone, expected", [
+    ("And what did France say?", "What did France say?", False),
+    ("but  when was it signed?", "When was it signed?", False),
+    ("What about Norway?", "When did Norway join NATO?", True),
+    ("And in 2021?", "How many members did NATO have in 2021?", True),
+    ("When did Norway join NATO?", "When did Norway join NATO?", False),
+])
+def test_reworded_says_whether_the_rewrite_is_worth_showing(original, standalone, expected):
+    from rag.followup import reworded
+
+    assert reworded(original, standalone) is expected

@@ -187,6 +187,8 @@ def test_answer_markdown_escapes_and_marks_citations():
     assert "<script" not in md and "<b>" not in md and "&lt;script&gt;" in md
     plain = ui.answer_markdown(make_answer())
     assert "Read as" not in plain
+    only_and = ui.answer_markdown(make_answer(question="What did France say?", original="And what did France say?"))
+    assert "Read as" not in only_and  # dropping a leading "And" is not worth showing
 
 
 def test_answer_markdown_for_an_abstention_lists_closest_passages():
