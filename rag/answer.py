@@ -4,10 +4,9 @@ The offline answerer (the default) retrieves passages, splits them into sentence
 sentence against the question (cosine of its stored vector with the question's, IDF-weighted overlap
 of stemmed terms, the share of the question's adjacent term pairs it holds in order ("regional
 coordinator"), whether it holds the kind of thing asked for (beyond what the question already says),
-the passage's rank and whether the
-passage mentions the question's names; a question term in the sentence's section heading, or in the
-sentence before one that opens with a pronoun, counts half; abbreviations the documents define match
-their long forms), and answers with the best sentence and, when it fits, a close runner-up or else its
+the passage's rank and whether the passage mentions the question's names; a question term in the
+sentence's section heading, or in the sentence before one that opens with a pronoun, counts half;
+abbreviations the documents define match their long forms), and answers with the best sentence and, when it fits, a close runner-up or else its
 better neighbour, each with its `[n]` marker. Every citation is checked against the source file
 before it is returned. It abstains, showing the closest passages, when the question names something
 the documents never mention, when a "how many" question finds no such count, when the quoted

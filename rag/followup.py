@@ -43,8 +43,9 @@ def _is_followup(question: str) -> bool:
 
 def reworded(original: str, standalone: str) -> bool:
     """Whether the rewrite changed more than a leading "And"/"But"/"So" (and so is worth showing)."""
-    core = _LEAD.sub("", " ".join(original.split()))
-    return standalone != (core[:1].upper() + core[1:] if core else core)
+    original = " ".join(original.split())
+    core = _LEAD.sub("", original)
+    return standalone not in (original, core[:1].upper() + core[1:])
 
 
 def rewrite(question: str, history: Sequence[tuple[str, str]] = ()) -> str:

@@ -129,6 +129,7 @@ def test_entities(text, expected):
     ("What about Norway?", "When did Norway join NATO?", True),
     ("And in 2021?", "How many members did NATO have in 2021?", True),
     ("When did Norway join NATO?", "When did Norway join NATO?", False),
+    ("And what?", "And what?", False),  # nothing to carry over: left as typed
 ])
 def test_reworded_says_whether_the_rewrite_is_worth_showing(original, standalone, expected):
     from rag.followup import reworded
