@@ -229,7 +229,7 @@ class Assistant:
         original = " ".join(str(question or "").split())[:MAX_QUESTION_CHARS]
         if not original:
             raise RagError("the question is empty")
-        if not re.search(r"\w", original):
+        if not re.search(r"[^\W_]", original):  # a letter or digit
             raise RagError(f"the question {original!r} has no words to search for")
         standalone = rewrite(original, history)
         k, mode = (self.k if k is None else k), mode or self.mode
