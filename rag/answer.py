@@ -163,9 +163,12 @@ class Assistant:
         expand = aliases.expand if aliases else str
         asked = [needed for _, needed in names(expand(question))]  # "Finnish": "Finland"; "EU": "European Union"
         named: dict[tuple[str, int], float] = {}  # passage -> share of the question's names it mentions
-        section: dict[tuple[str, int], set[str]] = {}  # passage -> terms of its innermost heading
+        # One tokenizer call for every sentence, the sentence before it and its heading (each call has overhead).
+        n = len(candidates)
+        tokens = lexical.tokenize([expand(c.text) for c in candidates] + [expand(c.before) for c in candidates]
+                                  + [expand(c.passage.heading[-1]) if c.passage.heading else "" for c in candidates]) if n else []
         scored = []
-        for c, cos in zip(candidates, similarity):
+        for i, (c, cos) in enumerate(zip(candidates, similarity)):
             key = (c.passage.doc, c.passage.start)
             if key not in named:
                 if hasattr(self.retriever, "name_share"):
@@ -173,12 +176,10 @@ class Assistant:
                 else:  # e.g. the LangChain baseline
                     context = words(c.passage.context())
                     named[key] = sum(mentions(n, context) for n in asked) / len(asked) if asked else 1.0
-            stokens = lexical.tokenize([expand(c.text)])[0]
+            stokens = tokens[i]
             sent_terms = set(stokens)
             pairs = len(qpairs & set(zip(stokens, stokens[1:]))) / len(qpairs) if qpairs else 0.0
-            if key not in section:
-                section[key] = set(lexical.tokenize([expand(c.passage.heading[-1])])[0]) if c.passage.heading else set()
-            context = section[key] | set(lexical.tokenize([expand(c.before)])[0]) if c.before else section[key]
+            context = set(tokens[2 * n + i]) | set(tokens[n + i])  # heading, and the sentence before a pronoun
             overlap = sum(w if t in sent_terms else W_SECTION * w if t in context else 0.0
                           for t, w in terms.items()) / total
             type_ok = 1.0 if offers(qtype, c.text, question) else 0.0
