@@ -13,9 +13,9 @@ Layout of `index/`:
 `save` writes everything to a temporary sibling directory and swaps it in with renames, so a crash
 mid-build leaves the previous index usable. `lock_path` names the sibling lock file that a build
 holds (`rag.build` takes it; `save` and `load` do not, but a reader that finds the index swapped out
-waits while a build holds it instead of restoring the previous one). `save` never replaces a file or a folder
-that holds anything but index files. `load` refuses a missing, corrupted or
-other-version index with a one-line `IndexStateError` that names what is wrong. Does not chunk or embed.
+waits while a build holds it instead of restoring the previous one). `save` never replaces a file or
+a folder that holds anything but index files. `load` refuses a missing, corrupted or other-version
+index with a one-line `IndexStateError` that names what is wrong. Does not chunk or embed.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from rag.types import Passage
 FORMAT_VERSION = 3
 MANIFEST, PASSAGES, DENSE, BM25 = "manifest.json", "passages.jsonl", "dense.faiss", "bm25"
 SENTENCES, SENTENCE_ROWS = "sentences.npy", "sentence_rows.npy"
+SWAP_WAIT = 10.0  # seconds a reader waits for a build's swap to finish
 _INDEX_ENTRIES = {MANIFEST, PASSAGES, DENSE, BM25, SENTENCES, SENTENCE_ROWS}
 _LIBRARIES = ("rag-assistant", "faiss-cpu", "sentence-transformers", "bm25s", "langchain-text-splitters")
 
@@ -150,9 +151,6 @@ def check_replaceable(index_dir: str | Path) -> None:
         raise IndexStateError(f"{str(index_dir)!r} is not an index directory (it holds {others[0]!r}"
                               f"{f' and {len(others) - 1} more' if len(others) > 1 else ''}); refusing to "
                               "replace it with an index (choose another index path)")
-
-
-SWAP_WAIT = 10.0  # seconds a reader waits for a build's swap to finish
 
 
 def lock_path(index_dir: str | Path) -> Path:
