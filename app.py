@@ -7,8 +7,8 @@ GRADIO_SERVER_PORT). Never creates a share link. Also serves the API endpoint `/
     from gradio_client import Client
     Client("http://127.0.0.1:7860/").predict("When was the European Peace Facility set up?", api_name="/ask")
 
-This file only wires the UI; the helpers it calls (escaping, rendering, upload checks, the shared
-`Engine`) are in `rag/ui.py`.
+This file only lays out the UI: one `rag.pipeline.Pipeline` serves every session, and the helpers
+it calls (rendering, upload checks, progress) are in `rag/serve/`.
 """
 
 from __future__ import annotations
@@ -24,11 +24,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import gradio as gr  # noqa: E402
 
-from rag.errors import RagError  # noqa: E402
-from rag.ui import (  # noqa: E402
-    ALL_DOCS, EMPTY_SOURCES, MAX_QUESTION_CHARS, MAX_UPLOAD_BYTES, STAGES, Engine, InputError, answer_markdown,
-    clean_text, console_progress, doc_choices, escape_markdown, message_html, sources_html,
+from rag import InputError, RagError  # noqa: E402
+from rag.pipeline import Pipeline  # noqa: E402
+from rag.serve.progress import STAGES, console_progress  # noqa: E402
+from rag.serve.render import (  # noqa: E402
+    ALL_DOCS, EMPTY_SOURCES, answer_json, answer_markdown, doc_choices, escape_markdown, message_html,
+    question_markdown, sources_html,
 )
+from rag.serve.uploads import MAX_UPLOAD_BYTES, add_documents  # noqa: E402
+from rag.settings import DEFAULT_DOCS, DEFAULT_INDEX, DEFAULT_K, DEFAULT_MODE, MAX_QUESTION_CHARS, MODES  # noqa: E402
 
 log = logging.getLogger("rag.app")
 CONCURRENCY = 4  # questions answered at once; the rest wait in the queue (none are dropped)
@@ -72,37 +76,32 @@ CSS = """
 """
 
 
-def _chat_text(text: str, limit: int = 300) -> str:
-    """What the chat shows of a typed question: cleaned, escaped, cut to a preview when long."""
-    text = " ".join(clean_text(text).split())
-    return escape_markdown(text if len(text) <= limit else text[:limit] + " …")
-
-
-def build_demo(engine: Engine) -> gr.Blocks:
-    """The Blocks app around one shared `engine`."""
+def build_demo(pipeline: Pipeline) -> gr.Blocks:
+    """The Blocks app around one shared `pipeline`."""
 
     def docs_update():
-        return gr.update(choices=doc_choices(engine.retriever))
+        return gr.update(choices=doc_choices(pipeline.retriever.passages))
 
     def index_info() -> str:
-        return f"Index: {engine.describe()}."
+        return f"Index: {pipeline.describe()}."
 
     # -- chat ----------------------------------------------------------------------------------
     def show_question(message, chat):
         chat = list(chat or [])
-        if " ".join(clean_text(message).split()):
-            chat.append({"role": "user", "content": _chat_text(message)})
+        shown = question_markdown(message)
+        if shown:
+            chat.append({"role": "user", "content": shown})
         return "", chat, message
 
     def respond(pending, chat, turns, k, mode, doc):
         chat, turns = list(chat or []), list(turns or [])
-        if not " ".join(clean_text(pending).split()):
+        if not question_markdown(pending):
             # Nothing typed, so no question was shown: a reply here would merge into the last answer's
             # bubble. Say it in a toast and leave the chat and the Sources panel as they were.
             gr.Warning("Please type a question first.")
             return chat, turns, gr.update()
         try:
-            answer = engine.ask(pending, history=turns, k=k, mode=mode, doc=doc)
+            answer = pipeline.ask(pending, history=turns, k=k, mode=mode, doc=doc)
         except InputError as exc:
             chat.append({"role": "assistant", "content": escape_markdown(str(exc))})
             return chat, turns, message_html(str(exc), "warn")
@@ -136,19 +135,16 @@ def build_demo(engine: Engine) -> gr.Blocks:
         def on_progress(stage: str, done: int, total: int) -> None:
             progress((done, max(total, 1)), desc=STAGES.get(stage, stage), unit="steps")
 
-        report = engine.add_documents([(p, None) for p in paths], progress=on_progress)
+        report = add_documents(pipeline, [(p, None) for p in paths], progress=on_progress)
         return report.message(), docs_update(), None, index_info()
 
     # -- API -----------------------------------------------------------------------------------
-    def ask(question: str, k: int = 5, mode: str = "hybrid", doc: str = "",
+    def ask(question: str, k: int = DEFAULT_K, mode: str = DEFAULT_MODE, doc: str = "",
             history: list[list[str]] | None = None) -> dict:
         """Answer `question` from the documents. Returns {question, answer, abstained, citations:
         [{n, doc, heading, start, end, quote, paragraph, score}], passages, original_question}."""
-        from rag.cli import answer_json
-
-        turns = [(str(t[0]), str(t[1])) for t in (history or []) if isinstance(t, (list, tuple)) and len(t) == 2]
         try:
-            answer = engine.ask(question, history=turns, k=k, mode=mode, doc=doc)
+            answer = pipeline.ask(question, history=history, k=k, mode=mode, doc=doc)
         except RagError as exc:
             raise gr.Error(str(exc)) from None
         return answer_json(answer)
@@ -173,10 +169,10 @@ def build_demo(engine: Engine) -> gr.Blocks:
                     clear = gr.Button("New chat", variant="secondary", scale=0, min_width=130, elem_id="new-chat")
                 with gr.Row(equal_height=False):
                     with gr.Accordion("Settings", open=False):
-                        k = gr.Slider(1, 10, value=5, step=1, label="Passages to retrieve")
-                        mode = gr.Radio(["hybrid", "dense", "bm25"], value="hybrid", label="Retrieval mode",
+                        k = gr.Slider(1, 10, value=DEFAULT_K, step=1, label="Passages to retrieve")
+                        mode = gr.Radio(list(MODES), value=DEFAULT_MODE, label="Retrieval mode",
                                         info="hybrid = meaning + keywords; dense = meaning; bm25 = keywords")
-                        doc = gr.Dropdown(doc_choices(engine.retriever), value=ALL_DOCS, label="Only this document")
+                        doc = gr.Dropdown(doc_choices(pipeline.retriever.passages), value=ALL_DOCS, label="Only this document")
                     with gr.Accordion("Add your own documents", open=False):
                         files = gr.File(file_count="multiple", type="filepath", elem_id="upload", height=120,
                                         label=f".txt or .md, UTF-8, up to {MAX_UPLOAD_BYTES // 2**20} MB each")
@@ -225,8 +221,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="address to listen on (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=os.environ.get("GRADIO_SERVER_PORT", "7860"),  # parsed as typed
                         help="port (default 7860 or $GRADIO_SERVER_PORT)")
-    parser.add_argument("--docs", default="seeds", help="documents folder; uploads are saved here (default seeds/)")
-    parser.add_argument("--index", default="index", help="index directory (default index/)")
+    parser.add_argument("--docs", default=DEFAULT_DOCS, help=f"documents folder; uploads are saved here (default {DEFAULT_DOCS}/)")
+    parser.add_argument("--index", default=DEFAULT_INDEX, help=f"index directory (default {DEFAULT_INDEX}/)")
     return parser.parse_args(argv)
 
 
@@ -234,19 +230,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     print(f"Loading the model and the index of {args.docs!r} into {args.index!r} …", file=sys.stderr, flush=True)
-    engine = Engine(args.docs, args.index)
     try:
-        summary = engine.start(progress=console_progress())
+        pipeline = Pipeline.open(args.index, args.docs, keep_model=True, progress=console_progress())
+        pipeline.warm_up()
     except RagError as exc:
         print(f"app: error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:  # e.g. an index path under a file
         print(f"app: error: {exc.strerror or exc}{f': {exc.filename!r}' if exc.filename else ''}", file=sys.stderr)
         return 1
-    for warning in summary.warnings:
+    for warning in pipeline.summary.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    print(f"Index ready: {summary}", file=sys.stderr, flush=True)
-    launch(build_demo(engine), args.host, args.port)
+    print(f"Index ready: {pipeline.summary}", file=sys.stderr, flush=True)
+    launch(build_demo(pipeline), args.host, args.port)
     return 0
 
 

@@ -53,7 +53,7 @@ NAIVE_COLD = """
 import sys, warnings; warnings.simplefilter("ignore")
 from langchain_community.vectorstores import FAISS
 from langchain_core.embeddings import Embeddings
-from rag.embed import SentenceTransformerEmbedder
+from rag.index.embed import SentenceTransformerEmbedder
 e = SentenceTransformerEmbedder()
 class E(Embeddings):
     def embed_documents(self, t): return e.encode(t).tolist()
@@ -65,8 +65,9 @@ print(store.similarity_search(sys.argv[2], k=5)[0].page_content[:80])
 
 def bench(name: str, docs: Path, qa: Path, n_queries: int, workdir: Path) -> None:
     import rag
-    from rag.baseline import NaiveRetriever
-    from rag.embed import SentenceTransformerEmbedder
+    from rag.settings import DEFAULT_K, MODES
+    from rag.evaluate.baseline import NaiveRetriever
+    from rag.index.embed import SentenceTransformerEmbedder
 
     print(f"\n== {name}: {docs}")
     index = workdir / f"index-{name}"
@@ -81,10 +82,10 @@ def bench(name: str, docs: Path, qa: Path, n_queries: int, workdir: Path) -> Non
           f"as a command: {cold(['rag', 'index', str(docs), '--index', str(index), '-q'], 1):.2f}s")
     retriever = rag.Retriever.load(index)  # as `rag search` and the app use it: the fast query embedder
     qs = questions(qa, n_queries)
-    for mode in ("hybrid", "dense", "bm25"):
-        retriever.search(qs[0], k=5, mode=mode)  # warm up, then forget the cached question vectors
+    for mode in MODES:
+        retriever.search(qs[0], k=DEFAULT_K, mode=mode)  # warm up, then forget the cached question vectors
         retriever.clear_cache()
-        p50, p95 = latency(lambda q: retriever.search(q, k=5, mode=mode), qs[1:])
+        p50, p95 = latency(lambda q: retriever.search(q, k=DEFAULT_K, mode=mode), qs[1:])
         print(f"ours   search {mode:6}: p50 {p50:.1f} ms, p95 {p95:.1f} ms ({len(qs)} questions)")
     print(f"ours   cold start `rag search`: {cold(['rag', 'search', qs[0], '--index', str(index), '-k', '1']):.2f}s")
 
@@ -93,8 +94,8 @@ def bench(name: str, docs: Path, qa: Path, n_queries: int, workdir: Path) -> Non
     build = time.perf_counter() - t0
     print(f"naive  build: {build:.1f}s for {len(naive.passages)} chunks ({len(naive.passages) / build:.1f} chunks/s, "
           f"with model load)")
-    naive.search(qs[0], k=5)
-    p50, p95 = latency(lambda q: naive.search(q, k=5), qs[1:])
+    naive.retrieve(rag.Query(qs[0], k=DEFAULT_K))
+    p50, p95 = latency(lambda q: naive.retrieve(rag.Query(q, k=DEFAULT_K)), qs[1:])
     print(f"naive  search: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
     saved = workdir / f"naive-{name}"
     naive.store.save_local(str(saved))

@@ -1,4 +1,4 @@
-"""Calibrate the answerer's relevance threshold (`rag.answer.MIN_RELEVANCE`), reproducibly.
+"""Calibrate the answerer's relevance threshold (`rag.answer.weights.MIN_RELEVANCE`), reproducibly.
 
 The threshold refuses questions the documents are not about ("How do I bake sourdough bread?"); the
 other evidence checks handle on-topic questions they do not answer. This asks the seed set's
@@ -18,25 +18,23 @@ import argparse
 import math
 from pathlib import Path
 
-from rag.answer import MIN_RELEVANCE, Assistant
-from rag.build import build_index
-from rag.embed import SentenceTransformerEmbedder
-from rag.evaluate import default_index_for, load_qa
-from rag.retrieve import Retriever
+from rag.evaluate.qa import load_qa
+from rag.evaluate.run import default_index_for
+from rag.pipeline import MIN_RELEVANCE, Pipeline
 
 
-def observe(qa: str, docs: str, embedder) -> list[tuple[bool, bool, float]]:
-    """(unanswerable, abstained by the other evidence checks, relevance) per question with answers."""
-    index = default_index_for(docs)
-    build_index(docs, index, embedder=embedder)
-    assistant = Assistant(Retriever.load(index, embedder=embedder), docs=docs, min_relevance=-math.inf)
+def observe(qa: str, docs: str, embedder=None) -> tuple[list[tuple[bool, bool, float]], object]:
+    """(unanswerable, abstained by the other evidence checks, relevance) per question with answers,
+    and the embedder used (loaded once, then shared)."""
+    pipeline = Pipeline.open(default_index_for(docs), docs, embedder=embedder, keep_model=True,
+                             min_relevance=-math.inf)
     out = []
     for item in load_qa(qa, docs):
         if item.answers is None:
             continue
-        answer = assistant.ask(item.question)
+        answer = pipeline.ask(item.question)
         out.append((item.unanswerable, answer.abstained, answer.score))
-    return out
+    return out, pipeline.retriever.embedder
 
 
 def main() -> None:
@@ -48,11 +46,10 @@ def main() -> None:
     parser.add_argument("--max-loss", type=float, default=0.01,
                         help="the largest share of answerable questions the threshold may refuse")
     args = parser.parse_args()
-    embedder = SentenceTransformerEmbedder()
-    seeds = observe(args.qa, args.docs, embedder)
-    offtopic = observe(args.offtopic, args.docs, embedder) if Path(args.offtopic).exists() else []
+    seeds, embedder = observe(args.qa, args.docs)
+    offtopic = observe(args.offtopic, args.docs, embedder)[0] if Path(args.offtopic).exists() else []
     squad_dir = Path(args.squad)
-    squad = observe(str(squad_dir / "qa-small.jsonl"), str(squad_dir / "docs"), embedder) if squad_dir.exists() else []
+    squad = observe(str(squad_dir / "qa-small.jsonl"), str(squad_dir / "docs"), embedder)[0] if squad_dir.exists() else []
     answerable = [(gap, r) for u, gap, r in seeds + squad if not u]
 
     print(f"{'threshold':>9} {'seed prec':>9} {'recall':>7} {'off-topic refused':>17} {'answerable refused':>18}")

@@ -11,3 +11,7 @@ class DocumentError(RagError):
 
 class IndexStateError(RagError):
     """An index directory that is missing, corrupted, or does not match the settings asked for."""
+
+
+class InputError(RagError):
+    """A question or setting a person typed (or an API caller sent) that cannot be used."""

@@ -1,14 +1,21 @@
 """The frozen records that flow through every stage.
 
 `Block` (a paragraph-sized piece of a loaded file) -> `Passage` (what is indexed and retrieved)
--> `Citation` and `Answer`. Scores and other per-query values are added with
-`dataclasses.replace`; nothing here is mutated. This module holds data only, no behaviour
-beyond small derived properties.
+-> `Citation` and `Answer`; a `Query` is a question with its settings, already checked
+(`rag.query` makes one). Scores and other per-query values are added with `dataclasses.replace`;
+nothing here is mutated. This module holds data only, no behaviour beyond small derived properties,
+JSON conversion and named constructors.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from rag.settings import DEFAULT_K, DEFAULT_MODE
+
+ABSTAIN_MESSAGE = "The documents do not answer this."
+Progress = Callable[[str, int, int], None]  # (stage, done, total): "read", "embed", "save", "wait"
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,19 @@ class Passage:
     def id(self) -> str:
         return f"{self.doc}:{self.start}-{self.end}"
 
+    def to_json(self) -> dict:
+        """Every field, JSON-ready (the heading as a list); the shape of `rag search --json` passages."""
+        return {"doc": self.doc, "start": self.start, "end": self.end, "heading": list(self.heading),
+                "title": self.title, "year": self.year, "kind": self.kind, "line": self.line,
+                "score": self.score, "text": self.text}
+
+    @classmethod
+    def from_json(cls, row: dict) -> Passage:
+        """The passage `to_json` gave (a missing score is 0)."""
+        return cls(doc=row["doc"], start=row["start"], end=row["end"], text=row["text"],
+                   heading=tuple(row["heading"]), title=row["title"], year=row["year"], kind=row["kind"],
+                   score=row.get("score", 0.0), line=row["line"])
+
     def context(self) -> str:
         """The text that is embedded and BM25-indexed: heading path (with title and year) + text."""
         head = [self.title] if self.title and (not self.heading or self.heading[0] != self.title) else []
@@ -87,3 +107,26 @@ class Answer:
     original_question: str = ""
     score: float = 0.0  # relevance of the best quoted sentence to the question (the abstention threshold's measure)
     reason: str = ""  # why it abstained, when it did
+
+    @classmethod
+    def abstain(cls, question: str, *, reason: str, original_question: str = "",
+                passages: tuple[Passage, ...] = (), score: float = 0.0) -> Answer:
+        """The documents do not answer `question`; `reason` says why, `passages` are the closest ones."""
+        return cls(question, ABSTAIN_MESSAGE, True, (), tuple(passages), original_question, score, reason)
+
+    @classmethod
+    def cited(cls, question: str, text: str, citations: tuple[Citation, ...], *, original_question: str = "",
+              passages: tuple[Passage, ...] = (), score: float = 0.0) -> Answer:
+        """An answer whose `text` carries the `[n]` markers of `citations`."""
+        return cls(question, text, False, tuple(citations), tuple(passages), original_question, score)
+
+
+@dataclass(frozen=True)
+class Query:
+    """A question with its retrieval settings, checked and cleaned (`rag.query.make_query`)."""
+
+    text: str
+    k: int = DEFAULT_K
+    mode: str = DEFAULT_MODE
+    doc: str | None = None  # only this document (its path, file name or stem)
+    year: int | None = None  # only documents of this year

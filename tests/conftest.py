@@ -39,7 +39,7 @@ class FakeEmbedder:
         norm = float(np.linalg.norm(v))
         return v / norm if norm else v
 
-    def encode(self, texts, progress=None) -> np.ndarray:
+    def encode(self, texts) -> np.ndarray:
         texts = list(texts)
         self.calls += 1
         self.texts_embedded += len(texts)
@@ -47,8 +47,6 @@ class FakeEmbedder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for i, t in enumerate(texts):
             out[i] = self.vector(t)
-        if progress is not None:
-            progress(len(texts), len(texts))
         return out
 
 
@@ -116,9 +114,30 @@ def fake_embedder() -> FakeEmbedder:
 
 
 @pytest.fixture
+def fake_model(monkeypatch) -> list[str]:
+    """Every model the code would load (for queries, builds or the app) is a FakeEmbedder; returns the
+    names it was asked for, in order."""
+    import rag.index.build
+    import rag.index.embed
+    import rag.pipeline
+    import rag.search.retriever
+
+    made: list[str] = []
+
+    def factory(name="fake-hash", *args, **kwargs):
+        made.append(name)
+        return FakeEmbedder(name)
+
+    for module, name in ((rag.search.retriever, "query_embedder"), (rag.index.build, "SentenceTransformerEmbedder"),
+                         (rag.pipeline, "SentenceTransformerEmbedder"), (rag.index.embed, "SentenceTransformerEmbedder")):
+        monkeypatch.setattr(module, name, factory)
+    return made
+
+
+@pytest.fixture
 def toy_index(toy_docs: Path, tmp_path: Path, fake_embedder: FakeEmbedder) -> Path:
     """The toy corpus indexed with the fake embedder."""
-    from rag.build import build_index
+    from rag.index.build import build_index
 
     index = tmp_path / "index"
     build_index(toy_docs, index, embedder=fake_embedder)
@@ -127,7 +146,7 @@ def toy_index(toy_docs: Path, tmp_path: Path, fake_embedder: FakeEmbedder) -> Pa
 
 @pytest.fixture
 def toy_retriever(toy_index: Path, fake_embedder: FakeEmbedder):
-    from rag.retrieve import Retriever
+    from rag.search.retriever import Retriever
 
     return Retriever.load(toy_index, embedder=fake_embedder)
 
@@ -136,7 +155,7 @@ def toy_retriever(toy_index: Path, fake_embedder: FakeEmbedder):
 
 @pytest.fixture(scope="session")
 def real_embedder():
-    from rag.embed import SentenceTransformerEmbedder
+    from rag.index.embed import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder()  # the packaged all-MiniLM-L6-v2, offline
 
@@ -196,8 +215,8 @@ def story_docs(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def story_retriever(story_docs: Path, tmp_path: Path):
-    from rag.build import build_index
-    from rag.retrieve import Retriever
+    from rag.index.build import build_index
+    from rag.search.retriever import Retriever
 
     embedder = FakeEmbedder()
     build_index(story_docs, tmp_path / "story_index", embedder=embedder)
@@ -206,24 +225,24 @@ def story_retriever(story_docs: Path, tmp_path: Path):
 
 @pytest.fixture
 def toy_assistant(toy_retriever, toy_docs: Path):
-    from rag.answer import Assistant
+    from rag.answer.assistant import Assistant
 
     # the calibrated relevance threshold is for the real model; the fake embedder's cosines run lower
-    return Assistant(toy_retriever, docs=toy_docs, min_relevance=0.3)
+    return Assistant(toy_retriever, min_relevance=0.3)
 
 
 @pytest.fixture
 def story_assistant(story_retriever, story_docs: Path):
-    from rag.answer import Assistant
+    from rag.answer.assistant import Assistant
 
-    return Assistant(story_retriever, docs=story_docs, min_relevance=0.3)
+    return Assistant(story_retriever, min_relevance=0.3)
 
 
 def assistant_over(files: dict[str, str], folder: Path, min_relevance: float = 0.0):
     """An Assistant over `files` (name -> text) written to `folder`/docs and indexed with the fake embedder."""
-    from rag.answer import Assistant
-    from rag.build import build_index
-    from rag.retrieve import Retriever
+    from rag.answer.assistant import Assistant
+    from rag.index.build import build_index
+    from rag.search.retriever import Retriever
 
     docs = folder / "docs"
     docs.mkdir()
@@ -231,14 +250,14 @@ def assistant_over(files: dict[str, str], folder: Path, min_relevance: float = 0
         (docs / name).write_text(text, encoding="utf-8")
     embedder = FakeEmbedder()
     build_index(docs, folder / "index", embedder=embedder)
-    return Assistant(Retriever.load(folder / "index", embedder=embedder), docs=docs, min_relevance=min_relevance)
+    return Assistant(Retriever.load(folder / "index", embedder=embedder), min_relevance=min_relevance)
 
 
 def assert_answer_well_formed(answer, docs: Path) -> None:
     """The invariants of every non-abstaining Answer, checked against the files on disk: `[n]` markers numbered
     from 1 in order of first use, one citation per marker and none without, each quote the file's exact text at
     its span, inside its passage, on the right 1-based line."""
-    from rag.answer import ABSTAIN_MESSAGE
+    from rag.types import ABSTAIN_MESSAGE
 
     assert not answer.abstained and answer.text != ABSTAIN_MESSAGE
     used = list(dict.fromkeys(int(n) for n in re.findall(r"\[(\d+)\]", answer.text)))  # order of first use

@@ -1,0 +1,111 @@
+"""Whether the chosen sentences answer the question: the checks behind an abstention.
+
+`EvidenceCheck.gap` names the first gap, or returns '': a name in the question that the documents never
+mention (other names for what they name, diacritics and small typos forgiven); a "how many X"
+question without a number of X; a country the question names that the quoted evidence never names
+(unless most passages name it: the documents' own country); or quoted sentences that are not about
+the question (relevance under `MIN_RELEVANCE`, when sentence vectors took part). Does not score or
+compose.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Sequence
+from functools import cached_property
+
+from rag.answer.question import missing_slot
+from rag.answer.score import Candidate
+from rag.answer.searcher import Searcher
+from rag.answer.weights import BACKGROUND_SHARE, MIN_RELEVANCE
+from rag.index import lexical
+from rag.search.names import fold, mentions, names, stem_prefix, words
+
+_LABEL = re.compile(r"([A-Z][\w .'’-]{1,40}):\s")
+
+
+class EvidenceCheck:
+    """The abstention checks over one searcher's documents."""
+
+    def __init__(self, searcher: Searcher, min_relevance: float = MIN_RELEVANCE):
+        self.searcher, self.min_relevance = searcher, min_relevance
+
+    @cached_property
+    def _vocabulary(self) -> list[str] | None:
+        """The indexed terms without diacritics, sorted for prefix look-ups (None without statistics)."""
+        stats = self.searcher.term_stats
+        return sorted({fold(t) for t in stats.vocabulary}) if stats is not None else None
+
+    def gap(self, question: str, chosen: Sequence[Candidate]) -> str:
+        """Why the chosen sentences do not answer the question, or '' when they may."""
+        if not chosen:
+            return "no sentence to quote"
+        if self._vocabulary is not None:
+            aliases = self.searcher.aliases
+            for name, needed in names(question):
+                other_names = words(" ".join(aliases.forms(name))) if aliases else []  # "Britain": the UK
+                if not all(self._known(w) or w in other_names for w in needed):
+                    return f"the documents never mention {name!r}"
+        else:  # no corpus vocabulary (e.g. the LangChain baseline): look in the evidence itself
+            context = words(" ".join(c.passage.context() + " " + c.text for c in chosen))
+            for name, needed in names(question):
+                if not mentions(needed, context):
+                    return f"the evidence does not mention {name!r}"
+        missing = missing_slot(question, " ".join(c.text for c in chosen)) or self._missing_country(question, chosen)
+        if missing:
+            return missing
+        relevance = max(c.relevance for c in chosen)
+        if relevance < self.min_relevance and any(c.dense for c in chosen):  # else no cosines to judge by
+            return f"the evidence is not about the question (relevance {relevance:.2f} < {self.min_relevance})"
+        return ""
+
+    def _known(self, word: str) -> bool:
+        """Whether some indexed term starts like `word` (so "Danish" ~ "denmark", "parliaments" ~ "parliament"),
+        or is `word` misspelled: one edit in a word of 5 letters or more, two from 9 ("Sentanta" ~
+        "Setanta"); diacritics aside ("Kucukdeveci" ~ "Kücükdeveci")."""
+        indexed = lexical.stem(fold(word))
+        if indexed is None:
+            return True
+        vocabulary = self._vocabulary
+        prefix = stem_prefix(indexed)
+        i = bisect.bisect_left(vocabulary, prefix)
+        if i < len(vocabulary) and vocabulary[i].startswith(prefix):
+            return True
+        edits = 2 if len(indexed) >= 9 else 1 if len(indexed) >= 5 else 0
+        if not edits:
+            return False
+        from rapidfuzz import process
+        from rapidfuzz.distance import Levenshtein
+
+        return process.extractOne(indexed, vocabulary, scorer=Levenshtein.distance, score_cutoff=edits) is not None
+
+    def _missing_country(self, question: str, chosen: Sequence[Candidate]) -> str:
+        """A country the question names ("When did Sweden join NATO?") that the quoted sentences do not
+        name (counting the sentence before a leading pronoun, the section heading and a leading
+        "Finland:" label); the best sentence, which the answer rests on, must name at least one of
+        them. A country most passages name (the documents' own, "Japan") is not checked, nor a
+        demonym ("German ruler" may be answered by "Prussia")."""
+        aliases = self.searcher.aliases
+        if aliases is None or self.searcher.term_stats is None or not chosen:
+            return ""
+        asked = {country for country in aliases.countries(question, demonyms=False) if not self._background(country)}
+        if not asked:
+            return ""
+        named = {c: aliases.countries(" ".join((c.text, c.before, *c.passage.heading[-1:], _label(c.passage.text))))
+                 for c in chosen}  # each quoted sentence -> the countries it (or its context) names
+        best = max(chosen, key=lambda c: c.score)
+        missing = sorted(asked - set().union(*named.values())) or ([] if asked & named[best] else sorted(asked))
+        return f"the evidence does not mention {missing[0]}" if missing else ""
+
+    def _background(self, country: str) -> bool:
+        """Whether most passages name `country` (the documents' own)."""
+        stats = self.searcher.term_stats
+        stems = [lexical.stem(w) for w in words(country)]
+        return min((stats.df(t) for t in stems if t), default=0) >= BACKGROUND_SHARE * stats.n
+
+
+def _label(text: str) -> str:
+    """A paragraph's leading label ("Finland: In November, ..."), or ''."""
+    m = _LABEL.match(text)
+    return m.group(1) if m else ""

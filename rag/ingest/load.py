@@ -1,0 +1,177 @@
+"""Load a folder of `.txt`/`.md` files into `Document`s with their structure.
+
+Recognises a title line (and the year in it), headings (Markdown `#`, "Chapter 2", "Section 5 Europe",
+"1 Overview", "(2) NATO", "<...>", "[...]", and short title-like lines), footnotes ("- (1) ..." with
+the URL lines under them), photo captions ("(December 10, Singapore; Photo: ASEF)", kept with the
+paragraph they illustrate) and paragraphs that continue on the next line without naming their subject
+("They also ..."). Every block keeps its exact character span in the file's text.
+
+Does not chunk, embed or index. Text is read as UTF-8 with universal newlines (what
+`Path.read_text(encoding="utf-8")` returns), so offsets are into that string.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from rag.errors import DocumentError
+from rag.settings import YEAR
+from rag.types import Block, Document
+
+SUFFIXES = (".txt", ".md")
+MAX_HEADING_CHARS = 120
+_URL = re.compile(r"^(https?://|www\.)\S+$")
+_FOOTNOTE = re.compile(r"^(-\s*)?(\(\d+\)|\d{1,2}|\*\d*)\s+\S")
+_CAPTION = re.compile(r"^(\(.*\b(Photo|Source|Courtesy)\b.*\)|(Photo|Figure|Fig\.|Source)\s*\d*\s*[:.].*)$")
+_BULLET = re.compile(r"^([-*+•]|\d+[.)])\s+\S")
+_CONTINUES = re.compile(r"^(They|He|She|It|This|These|Those|Its|Their|His|Her|Both|The two)\b")
+_HEADINGS = (  # (pattern, level); first match wins, checked only on short lines
+    (re.compile(r"^(#{1,6})\s+\S"), None),  # Markdown: level = number of '#'
+    (re.compile(r"^Chapter\s+\d+\b"), 1.0),
+    (re.compile(r"^(Section|Part)\s+\d+\b"), 2.0),
+    (re.compile(r"^\d+(\.\d+)*\.?\s+[A-Z]"), 3.0),
+    (re.compile(r"^\(\d+\)\s+\S"), 4.0),
+    (re.compile(r"^\([a-z]\)\s+\S"), 5.0),
+    (re.compile(r"^<[^<>]+>$"), 5.0),
+    (re.compile(r"^\[[^\[\]]+\]$"), 5.0),
+)
+
+
+def read_text(path: Path) -> str:
+    """The file's text as UTF-8 with universal newlines; DocumentError names the file otherwise."""
+    data = path.read_bytes()
+    if b"\x00" in data[:8192]:
+        raise DocumentError(f"{path}: looks binary (NUL bytes), not a text document")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DocumentError(f"{path}: not valid UTF-8 (byte {exc.start}: {data[exc.start:exc.start + 1]!r})") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def list_files(folder: Path) -> list[Path]:
+    """The `.txt` and `.md` files under `folder`, recursively, sorted, hidden paths skipped."""
+    if not folder.exists():
+        raise DocumentError(f"documents folder {str(folder)!r} does not exist")
+    if not folder.is_dir():
+        raise DocumentError(f"{str(folder)!r} is not a folder")
+    files = [
+        p for p in folder.rglob("*")
+        if p.suffix.lower() in SUFFIXES and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    ]
+    return sorted(files, key=lambda p: p.relative_to(folder).as_posix())
+
+
+def _heading_level(line: str) -> float | None:
+    if len(line) > MAX_HEADING_CHARS:
+        return None
+    for pattern, level in _HEADINGS:
+        m = pattern.match(line)
+        if m:
+            if level is None:
+                return float(len(m.group(1)))
+            if level >= 3 and line[-1] in ".;,:" and not line.endswith("..."):
+                return None
+            return level
+    return None
+
+
+def _plain_heading(line: str) -> bool:
+    """A short title-like line: no sentence punctuation at the end, starts upper-case, few words."""
+    return (
+        len(line) <= 80 and line[0].isupper() and line[-1] not in ".;,:!?\"”'" and len(line.split()) <= 10
+        and not _BULLET.match(line)
+    )
+
+
+def _strip_md(line: str) -> str:
+    return line.lstrip("#").strip() if line.startswith("#") else line
+
+
+def parse(doc: str, text: str) -> Document:
+    """Split one file's text into blocks under their heading paths."""
+    lines, pos = [], 0
+    for raw in text.split("\n"):
+        stripped = raw.rstrip()
+        lead = len(stripped) - len(stripped.lstrip("\ufeff \t"))  # a byte-order mark is not text
+        lines.append((pos + lead, pos + len(stripped), stripped[lead:].strip()))
+        pos += len(raw) + 1
+    nonblank = [i for i, (_, _, s) in enumerate(lines) if s]
+    if not nonblank:
+        return Document(doc, text, Path(doc).stem.replace("_", " "), None, ())
+
+    first = lines[nonblank[0]][2]
+    has_title = len(nonblank) > 1 and len(first) <= MAX_HEADING_CHARS and first[-1] not in ".;,:"
+    title = _strip_md(first) if has_title else Path(doc).stem.replace("_", " ")
+    year_match = YEAR.search(title)
+    year = int(year_match.group(1)) if year_match else None
+
+    stack: list[tuple[float, str]] = [(0.0, title)]
+    blocks: list[Block] = []
+    cur: dict | None = None  # the block being built: start, end, kind, heading, last_line, blank_before
+    pending_caption: tuple[int, int] | None = None
+    prev_kind = "blank"  # kind of the previous non-blank line: heading | body
+
+    def flush() -> None:
+        nonlocal cur, pending_caption
+        if cur is not None:
+            blocks.append(Block(cur["start"], cur["end"], cur["heading"], cur["kind"]))
+            cur = None
+        if pending_caption is not None:  # a caption not followed by its paragraph stands alone
+            blocks.append(Block(*pending_caption, tuple(h for _, h in stack), "caption"))
+            pending_caption = None
+
+    for n, i in enumerate(nonblank):
+        start, end, line = lines[i]
+        if has_title and n == 0:
+            prev_kind = "heading"
+            continue
+        blank_before = n > 0 and nonblank[n - 1] != i - 1
+        next_is_text = n + 1 < len(nonblank)
+        level = _heading_level(line)
+        if level is None and next_is_text and _plain_heading(line) and not (cur and cur["kind"] == "footnote"):
+            prev_level = stack[-1][0]
+            level = prev_level + 0.5 if prev_kind == "heading" and prev_level < 3 else (
+                5.0 if prev_kind == "heading" else 3.0)
+        if level is not None and not _FOOTNOTE_LINE(line):
+            flush()
+            while len(stack) > 1 and stack[-1][0] >= level:
+                stack.pop()
+            stack.append((level, _strip_md(line)))
+            prev_kind = "heading"
+            continue
+        prev_kind = "body"
+        heading = tuple(h for _, h in stack)
+        if _URL.match(line) and cur is not None and not blank_before:
+            cur["end"] = end
+        elif _CAPTION.match(line):
+            flush()
+            pending_caption = (start, end)
+            continue
+        elif _FOOTNOTE_LINE(line):
+            flush()
+            cur = {"start": start, "end": end, "kind": "footnote", "heading": heading, "line": line}
+        elif cur is not None and not blank_before and cur["heading"] == heading and (
+            (cur["kind"] == "paragraph" and (_CONTINUES.match(line) or cur["line"][-1] not in ".!?\"”')]:"))
+            or (cur["kind"] == "list" and _BULLET.match(line))
+        ):
+            cur["end"], cur["line"] = end, line
+        else:
+            caption, pending_caption = pending_caption, None  # the paragraph right after a caption takes it
+            flush()
+            kind = "list" if _BULLET.match(line) else "paragraph"
+            cur = {"start": start, "end": end, "kind": kind, "heading": heading, "line": line}
+            if caption is not None and not blank_before:
+                cur["start"], cur["kind"] = caption[0], "caption"
+            elif caption is not None:
+                blocks.append(Block(*caption, heading, "caption"))
+        if pending_caption is not None and n + 1 < len(nonblank) and nonblank[n + 1] != i + 1:
+            flush()  # a blank line after the caption: it stands alone
+    flush()
+    return Document(doc, text, title, year, tuple(blocks))
+
+
+def _FOOTNOTE_LINE(line: str) -> bool:
+    return line.startswith("-") and bool(_FOOTNOTE.match(line))

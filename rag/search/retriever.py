@@ -1,0 +1,201 @@
+"""`Retriever`: find the passages that answer a question, best first.
+
+Modes: "dense" (nearest passage vectors), "bm25", and "hybrid" (the default: reciprocal rank fusion
+of the dense ranking, the BM25 ranking and a ranking by each passage's most similar sentence, plus
+small bonuses for passages of a year the question names ("in the 2021 Bluebook") and for passages
+that mention the question's names). BM25 and the name bonus also match other names for what the
+documents name (`rag.search.aliases`: "ASEM" for "Asia-Europe Meeting", "Finnish" for "Finland").
+Filters by document and by year. Searches any `Index` (`rag.index.store`); the model and the index
+are loaded once and reused by every call. It is the `Searcher` the answerer asks for passages,
+sentence vectors, term statistics and source text. Does not build indexes or compose answers.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from functools import cached_property, lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from rag.errors import IndexStateError, RagError
+from rag.index.embed import Embedder, query_embedder
+from rag.index.lexical import TermStats
+from rag.index.factory import open_store
+from rag.index.store import Index, stale_files
+from rag.ingest.load import read_text
+from rag.query import make_query, matching_docs
+from rag.search.aliases import Aliases
+from rag.search.names import PassageNames, needed_names
+from rag.search.rank import NAME_BONUS, YEAR_BONUS, rrf, top
+from rag.settings import DEFAULT_INDEX, DEFAULT_K, DEFAULT_MODE, YEAR
+from rag.types import Passage, Query
+
+@lru_cache(maxsize=64)
+def _file_text(path: str, mtime_ns: int, size: int) -> str:
+    return read_text(Path(path))
+
+
+class Retriever:
+    """Searches one loaded index; safe to share between threads."""
+
+    def __init__(self, index: Index, embedder: Embedder | None = None):
+        self.index = index
+        self.passages = index.passages
+        self._embedder = embedder
+        if embedder is not None:
+            self._check(embedder)
+        self._position = {(p.doc, p.start, p.end): i for i, p in enumerate(self.passages)}
+        self._queries: dict[str, np.ndarray] = {}  # a small cache: the answerer re-uses the query vector
+        self._lock, self._load_lock = threading.Lock(), threading.Lock()
+        self.docs = tuple(sorted({p.doc for p in self.passages}))
+        self.years = {p.doc: p.year for p in self.passages}
+        self._doc_ids = np.array([p.doc for p in self.passages], dtype=object)
+        self._year_ids = np.array([p.year or 0 for p in self.passages])
+
+    @classmethod
+    def load(cls, index_dir: str | Path = DEFAULT_INDEX, *, embedder: Embedder | None = None,
+             check_sources: bool = True) -> Retriever:
+        """Load and check an index; with `check_sources`, refuse one whose source files changed since
+        it was built (IndexStateError names them; `rag.build_index` brings it up to date)."""
+        index = open_store(index_dir).load()
+        if check_sources:
+            changed = stale_files(index.manifest)
+            if changed:
+                raise IndexStateError(
+                    f"index at {str(index_dir)!r} is stale: {len(changed)} file(s) changed in {index.manifest.docs} "
+                    f"since it was built ({', '.join(changed[:3])}{', ...' if len(changed) > 3 else ''}); "
+                    f"run `rag index` to update it")
+        return cls(index, embedder)
+
+    def _check(self, embedder: Embedder) -> None:
+        m = self.index.manifest
+        if embedder.dim != m.dim:
+            raise IndexStateError(
+                f"index at {str(self.index.path)!r} has dimension {m.dim} (model {m.model!r}) but the embedder "
+                f"{embedder.name!r} gives {embedder.dim}; rebuild the index with that model")
+        if embedder.name != m.model:
+            raise IndexStateError(
+                f"index at {str(self.index.path)!r} was built with model {m.model!r}, not {embedder.name!r}; "
+                f"rebuild it with --model {embedder.name}")
+
+    @property
+    def embedder(self) -> Embedder:
+        """The query embedder, loaded on first use (once, even when two threads ask at once)."""
+        if self._embedder is None:
+            with self._load_lock:
+                if self._embedder is None:
+                    embedder = query_embedder(self.index.manifest.model)
+                    self._check(embedder)
+                    self._embedder = embedder
+        return self._embedder
+
+    @cached_property
+    def aliases(self) -> Aliases:
+        """Other names for what the documents name ("ASEM", "Finnish"), found on first use."""
+        texts: dict[str, list[str]] = {}
+        for p in self.passages:
+            texts.setdefault(p.doc, []).append(p.text)
+        return Aliases.from_texts("\n".join(parts) for parts in texts.values())
+
+    @cached_property
+    def _names(self) -> PassageNames:
+        return PassageNames(self.passages, self.aliases.expand)
+
+    @cached_property
+    def term_stats(self) -> TermStats:
+        return self.index.term_stats()
+
+    def document_text(self, doc: str) -> str | None:
+        """The text of source document `doc` that passages and citations index into (None if unreadable)."""
+        path = Path(self.index.manifest.docs) / doc
+        try:
+            st = path.stat()
+            return _file_text(str(path), st.st_mtime_ns, st.st_size)
+        except (OSError, RagError):
+            return None
+
+    def embed_query(self, question: str) -> np.ndarray:
+        """The question's (1, dim) vector, cached for the last few questions."""
+        vector = self._queries.get(question)
+        if vector is None:
+            vector = self.embedder.encode([question])
+            with self._lock:
+                if len(self._queries) >= 256:
+                    self._queries.clear()
+                self._queries[question] = vector
+        return vector
+
+    def clear_cache(self) -> None:
+        """Forget cached question vectors (so a benchmark measures encoding too)."""
+        with self._lock:
+            self._queries.clear()
+
+    def sentence_vectors(self, passage: Passage) -> np.ndarray | None:
+        """Vectors of the passage's sentences (split_sentences order), if the index has them."""
+        i = self._position.get((passage.doc, passage.start, passage.end))
+        return None if i is None else self.index.passage_sentences(i)
+
+    def name_share(self, passage: Passage, needed: list[list[str]]) -> float:
+        """Share of the question's names (`needed_names`) that `passage` mentions (1.0 if none)."""
+        return self._names.share(self._position.get((passage.doc, passage.start, passage.end)), needed, passage)
+
+    def named_years(self, question: str) -> set[int]:
+        """Years named in the question that are the year of some document in the index."""
+        known = {y for y in self.years.values() if y}
+        return {int(y) for y in YEAR.findall(question)} & known
+
+    def search(self, question: str, k: int = DEFAULT_K, mode: str = DEFAULT_MODE, doc: str | None = None,
+               year: int | None = None) -> list[Passage]:
+        """The `k` best passages for `question`, best first, each with its `score`; InputError for a
+        question or setting that cannot be used (`rag.query`)."""
+        return self.retrieve(make_query(question, k=k, mode=mode, doc=doc, year=year, docs=self.docs,
+                                        years=[y for y in self.years.values() if y]))
+
+    def retrieve(self, query: Query) -> list[Passage]:
+        """The passages for a checked `query`."""
+        if not self.passages:
+            return []
+        mask = self._mask(query.doc, query.year)
+        pool = min(len(self.passages), max(50, 4 * query.k))
+        if query.mode == "dense":
+            scored = self._dense(query.text, pool, mask)
+        elif query.mode == "bm25":
+            scored = self._bm25(query.text, pool, mask)
+        else:
+            rankings = [[i for i, _ in self._dense(query.text, pool, mask)],
+                        [i for i, _ in self._bm25(query.text, pool, mask)],
+                        [i for i, _ in self._best_sentence(query.text, pool, mask)]]
+            scored = list(rrf(rankings).items())
+            years = self.named_years(query.text) if query.year is None else set()
+            if years:
+                scored = [(i, s + YEAR_BONUS * (self._year_ids[i] in years)) for i, s in scored]
+            needed = needed_names(self.aliases.expand(query.text))  # "Finnish": "Finland"; "EU": "European Union"
+            if needed:
+                scored = [(i, s + NAME_BONUS * self._names.share(i, needed)) for i, s in scored]
+        scored.sort(key=lambda t: (-t[1], t[0]))
+        return [replace(self.passages[i], score=round(s, 6)) for i, s in scored[:query.k]]
+
+    def _mask(self, doc: str | None, year: int | None) -> np.ndarray | None:
+        if doc is None and year is None:
+            return None
+        mask = np.ones(len(self.passages), dtype=bool)
+        if doc is not None:
+            mask &= np.isin(self._doc_ids, matching_docs(doc, self.docs))
+        if year is not None:
+            mask &= self._year_ids == year
+        return mask
+
+    def _dense(self, question: str, n: int, mask: np.ndarray | None) -> list[tuple[int, float]]:
+        return self.index.dense_search(self.embed_query(question)[0], n, mask)
+
+    def _best_sentence(self, question: str, n: int, mask: np.ndarray | None) -> list[tuple[int, float]]:
+        """Passages ranked by their single most similar sentence (finer than the passage vector)."""
+        best = self.index.sentence_scores(self.embed_query(question)[0])
+        return [] if best is None else top(best, n, mask, floor=-1.0)
+
+    def _bm25(self, question: str, n: int, mask: np.ndarray | None) -> list[tuple[int, float]]:
+        # abbreviations only: adding "Germany" to a query about a "German ruler" made SQuAD's BM25 worse
+        scores = self.index.lexical_scores(self.aliases.expand(question, long_forms=False, countries=False))
+        return top(scores, n, mask, floor=0.0)

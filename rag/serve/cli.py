@@ -1,0 +1,159 @@
+"""The `rag` command: parse arguments, call the pipeline, print. Errors become one line on stderr.
+
+  rag index [DOCS] [--index DIR] [--model NAME] [--lock-timeout S]   build or update an index (incremental)
+  rag search QUESTION [-k N] [--mode M] [--doc NAME] [--year YYYY] [--json]
+  rag ask QUESTION [-k N] [--mode M] [--doc NAME] [--year YYYY] [--json] [--llm]
+  rag eval --qa FILE --docs DIR [--json]
+
+Heavy libraries are imported only by the command that needs them. No retrieval logic lives here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from rag.settings import DEFAULT_DOCS, DEFAULT_INDEX, DEFAULT_K, DEFAULT_MODE, LOCK_TIMEOUT, MAX_K, MODES
+
+
+def _note(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _open(args, generator=None):
+    """The pipeline over `--index`, built from `--docs` on first use and updated when stale; the
+    question, k and mode are checked first, so bad ones cost no index work."""
+    from rag.pipeline import Pipeline, precheck
+    from rag.serve.progress import progress_bars
+
+    precheck(args.question, k=args.k, mode=args.mode)
+    return Pipeline.open(args.index, default_docs=args.docs, progress=progress_bars(), notify=_note,
+                         generator=generator)
+
+
+def cmd_index(args) -> int:
+    from rag.pipeline import build_index
+    from rag.serve.progress import progress_bars
+
+    summary = build_index(args.docs, args.index, model=args.model, progress=None if args.quiet else progress_bars(),
+                          lock_timeout=LOCK_TIMEOUT if args.lock_timeout is None else args.lock_timeout)
+    for warning in summary.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(summary)
+    return 0
+
+
+def cmd_search(args) -> int:
+    from rag.serve.render import search_json
+
+    pipeline = _open(args)
+    passages = pipeline.search(args.question, k=args.k, mode=args.mode, doc=args.doc, year=args.year)
+    if args.json:
+        print(json.dumps(search_json(args.question, args.mode, args.k, passages), ensure_ascii=False, indent=1))
+        return 0
+    if not passages:
+        print("no passages found")
+    for n, p in enumerate(passages, 1):
+        where = " > ".join(p.heading[1:]) or p.title
+        print(f"[{n}] {p.score:.4f}  {p.doc}:{p.start}-{p.end}  {where}")
+        print("    " + p.text.replace("\n", "\n    ") + "\n")
+    return 0
+
+
+def cmd_ask(args) -> int:
+    from rag.serve.render import answer_json, answer_text
+
+    generator = None
+    if args.llm:
+        from rag.pipeline import OpenAICompatible
+
+        generator = OpenAICompatible()
+    pipeline = _open(args, generator)
+    answer = pipeline.ask(args.question, k=args.k, mode=args.mode, doc=args.doc, year=args.year)
+    print(json.dumps(answer_json(answer), ensure_ascii=False, indent=1) if args.json else answer_text(answer))
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from rag.evaluate.run import CONFIGS, run_eval
+    from rag.serve.progress import progress_bars
+    from rag.serve.render import eval_table
+
+    configs = args.configs.split(",") if args.configs else CONFIGS
+    report = run_eval(args.qa, args.docs, args.index, configs=configs, answers=not args.no_answers,
+                      progress=None if args.json else progress_bars())
+    print(json.dumps(report, ensure_ascii=False) if args.json else eval_table(report))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description="Ask questions about a folder of documents.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("index", help="build or update the index of a documents folder")
+    p.add_argument("docs", nargs="?", default=DEFAULT_DOCS, help=f"documents folder (default: {DEFAULT_DOCS}/)")
+    p.add_argument("--index", default=DEFAULT_INDEX, help=f"index directory (default: {DEFAULT_INDEX}/)")
+    p.add_argument("--model", default=None, help="sentence-transformers model name or path "
+                   "(default: the index's model, else all-MiniLM-L6-v2)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--lock-timeout", type=float, default=None, metavar="SECONDS",
+                   help=f"how long to wait for another build of the same index (default {LOCK_TIMEOUT:g})")
+    p.set_defaults(func=cmd_index)
+
+    def common(p) -> None:
+        p.add_argument("question")
+        p.add_argument("-k", type=int, default=DEFAULT_K, help=f"number of passages, 1 to {MAX_K} (default {DEFAULT_K})")
+        p.add_argument("--mode", default=DEFAULT_MODE, choices=MODES)
+        p.add_argument("--doc", default=None, help="only this document (file name)")
+        p.add_argument("--year", type=int, default=None, help="only documents of this year")
+        p.add_argument("--index", default=DEFAULT_INDEX)
+        p.add_argument("--docs", default=DEFAULT_DOCS, help="documents folder, to build the index on first use")
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = sub.add_parser("search", help="show the passages that best match a question")
+    common(p)
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("ask", help="answer a question with cited sentences, or say the documents do not")
+    common(p)
+    p.add_argument("--llm", action="store_true", help="write the answer with an OpenAI-compatible model "
+                   "(RAG_LLM_BASE_URL, RAG_LLM_MODEL, RAG_LLM_API_KEY); citations are verified the same way")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("eval", help="score retrieval and answers against a QA file")
+    p.add_argument("--qa", default="eval/qa.jsonl", help="QA file (JSON lines)")
+    p.add_argument("--docs", default=DEFAULT_DOCS, help="documents folder the QA file is about")
+    p.add_argument("--index", default=None, help="index directory (default: index/ for seeds, else a cache dir)")
+    p.add_argument("--configs", default=None, help="comma-separated subset of hybrid,dense,bm25,naive")
+    p.add_argument("--no-answers", action="store_true", help="retrieval figures only")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_eval)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from rag.errors import RagError
+
+    try:
+        return args.func(args)
+    except RagError as exc:
+        print(f"rag: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("rag: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except OSError as exc:  # e.g. an index path under a file: one line, not a traceback
+        where = f": {exc.filename!r}" if exc.filename else ""
+        print(f"rag: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
