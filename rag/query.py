@@ -19,7 +19,7 @@ from rag.errors import InputError
 from rag.settings import DEFAULT_K, DEFAULT_MODE, MAX_HISTORY_TURNS, MAX_K, MAX_QUESTION_CHARS, MODES
 from rag.types import Query
 
-ALL_DOCS = ("All documents", "All", "all", "*", "")  # a document filter that filters nothing
+NO_FILTER = ("All documents", "All", "all", "*", "")  # document filters that filter nothing
 
 # Bidirectional overrides and isolates change how the surrounding text is displayed: drop them.
 _BIDI = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F])
@@ -92,7 +92,7 @@ def matching_docs(doc: str, docs: Sequence[str]) -> list[str]:
 def clean_doc(doc: object, docs: Sequence[str]) -> str | None:
     """None for no filter ("All documents", "*", ''), else a name that matches a document."""
     name = clean_text(doc).strip() if doc is not None else ""
-    if name in ALL_DOCS:
+    if name in NO_FILTER:
         return None
     if not matching_docs(name, docs):
         raise InputError(f"no document {name!r} in the index (it has {len(docs)}: {', '.join(docs[:5])}"

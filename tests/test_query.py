@@ -7,7 +7,7 @@ import pytest
 
 from rag.errors import InputError, RagError
 from rag.query import (
-    ALL_DOCS, clean_doc, clean_history, clean_k, clean_mode, clean_question, clean_text, clean_year, make_query,
+    NO_FILTER, clean_doc, clean_history, clean_k, clean_mode, clean_question, clean_text, clean_year, make_query,
 )
 from rag.settings import DEFAULT_K, DEFAULT_MODE, MAX_HISTORY_TURNS, MAX_K, MAX_QUESTION_CHARS, MODES
 from rag.types import Query
@@ -120,7 +120,7 @@ def test_clean_mode():
 def test_clean_doc_matches_path_file_name_or_stem():
     for all_docs in (None, "", "All documents", "all", "*", "  All documents "):
         assert clean_doc(all_docs, DOCS) is None
-    assert "All documents" in ALL_DOCS
+    assert "All documents" in NO_FILTER
     assert clean_doc("b.md", DOCS) == "b.md"
     assert clean_doc("sub/report_2021.txt", DOCS) == "sub/report_2021.txt"
     assert clean_doc("report_2021.txt", DOCS) == "report_2021.txt"

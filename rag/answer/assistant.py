@@ -20,7 +20,6 @@ from rag.answer.followup import rewrite
 from rag.answer.generate import Generator, verified_answer
 from rag.answer.score import candidates, score
 from rag.answer.searcher import Searcher
-from rag.answer.weights import MIN_RELEVANCE
 from rag.query import clean_history, make_query
 from rag.settings import DEFAULT_INDEX, DEFAULT_K, DEFAULT_MODE
 from rag.types import Answer, Citation, Passage, Query
@@ -30,7 +29,7 @@ class Assistant:
     """Answers questions over one searcher. Load once, ask many times (thread-safe for reads)."""
 
     def __init__(self, retriever: Searcher, *, k: int = DEFAULT_K, mode: str = DEFAULT_MODE,
-                 generator: Generator | None = None, min_relevance: float = MIN_RELEVANCE):
+                 generator: Generator | None = None, min_relevance: float | None = None):
         self.retriever = retriever
         self.k, self.mode, self.generator = k, mode, generator
         self.evidence = EvidenceCheck(retriever, min_relevance)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from rag.answer.score import Candidate
-from rag.answer.weights import MAX_ANSWER_CHARS, SECOND_MARGIN
+from rag.answer import weights
 from rag.types import Answer, Citation, Passage
 
 
@@ -33,9 +33,9 @@ def choose(ranked: list[Candidate], years: set[int]) -> list[Candidate]:
     if len(years) >= 2:
         other = next((c for c in ranked[1:] if c.passage.year in years and c.passage.year != best.passage.year), None)
         return [best] + ([other] if other else [])
-    fits = [c for c in ranked[1:] if len(best.text) + len(c.text) < MAX_ANSWER_CHARS
+    fits = [c for c in ranked[1:] if len(best.text) + len(c.text) < weights.MAX_ANSWER_CHARS
             and not _same_sentence(c, best)]  # overlapping passages hold the same sentence twice
-    close = [c for c in fits[:1] if best.score - c.score < SECOND_MARGIN]
+    close = [c for c in fits[:1] if best.score - c.score < weights.SECOND_MARGIN]
     neighbours = close or [c for c in fits if c.passage == best.passage and abs(c.index - best.index) == 1]
     chosen = [best] + neighbours[:1]
     same_passage = all(c.passage == best.passage for c in chosen)
@@ -65,7 +65,9 @@ def _same_sentence(a: Candidate, b: Candidate) -> bool:
         " ".join(a.text.split()) == " ".join(b.text.split())
 
 
-def shorten(text: str, limit: int = MAX_ANSWER_CHARS) -> str:
+def shorten(text: str, limit: int | None = None) -> str:
+    """`text` cut at a word to `limit` (`MAX_ANSWER_CHARS`) characters, with " …" when cut."""
+    limit = weights.MAX_ANSWER_CHARS if limit is None else limit
     if len(text) <= limit:
         return text
     cut = text[:limit].rsplit(" ", 1)[0]

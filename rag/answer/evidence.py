@@ -18,7 +18,7 @@ from functools import cached_property
 from rag.answer.question import missing_slot
 from rag.answer.score import Candidate
 from rag.answer.searcher import Searcher
-from rag.answer.weights import BACKGROUND_SHARE, MIN_RELEVANCE
+from rag.answer import weights
 from rag.index import lexical
 from rag.search.names import fold, mentions, names, stem_prefix, words
 
@@ -28,8 +28,9 @@ _LABEL = re.compile(r"([A-Z][\w .'’-]{1,40}):\s")
 class EvidenceCheck:
     """The abstention checks over one searcher's documents."""
 
-    def __init__(self, searcher: Searcher, min_relevance: float = MIN_RELEVANCE):
-        self.searcher, self.min_relevance = searcher, min_relevance
+    def __init__(self, searcher: Searcher, min_relevance: float | None = None):
+        self.searcher = searcher
+        self.min_relevance = weights.MIN_RELEVANCE if min_relevance is None else min_relevance
 
     @cached_property
     def _vocabulary(self) -> list[str] | None:
@@ -72,7 +73,7 @@ class EvidenceCheck:
         i = bisect.bisect_left(vocabulary, prefix)
         if i < len(vocabulary) and vocabulary[i].startswith(prefix):
             return True
-        edits = 2 if len(indexed) >= 9 else 1 if len(indexed) >= 5 else 0
+        edits = next((n for letters, n in weights.TYPO_EDITS if len(indexed) >= letters), 0)
         if not edits:
             return False
         from rapidfuzz import process
@@ -102,7 +103,7 @@ class EvidenceCheck:
         """Whether most passages name `country` (the documents' own)."""
         stats = self.searcher.term_stats
         stems = [lexical.stem(w) for w in words(country)]
-        return min((stats.df(t) for t in stems if t), default=0) >= BACKGROUND_SHARE * stats.n
+        return min((stats.df(t) for t in stems if t), default=0) >= weights.BACKGROUND_SHARE * stats.n
 
 
 def _label(text: str) -> str:

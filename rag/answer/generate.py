@@ -20,6 +20,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from rag.answer import weights
 from rag.answer.compose import verify
 from rag.errors import RagError
 from rag.index import lexical
@@ -27,7 +28,6 @@ from rag.ingest.sentences import split_sentences
 from rag.types import Answer, Citation, Passage
 
 NOT_FOUND = "NOT FOUND"
-MIN_SUPPORT = 0.5  # share of a generated sentence's content terms that its cited sentence must hold
 _MARKER = re.compile(r"\[(\d{1,2})\]")
 _MARKER_AFTER_STOP = re.compile(r"\s*([.!?])\s*((?:\[\d{1,2}\]\s*)+)(?=\s|$)")
 PROMPT = (
@@ -98,7 +98,7 @@ def verified_answer(generator: Generator, question: str, original: str, passages
                 if not 1 <= n <= len(passages):
                     continue
                 share, start, end = _support(sentence, passages[n - 1])
-                if share < MIN_SUPPORT:
+                if share < weights.MIN_SUPPORT:
                     continue
                 p = passages[n - 1]
                 existing = next((c for c in citations if (c.doc, c.start, c.end) == (p.doc, start, end)), None)

@@ -19,7 +19,7 @@ import numpy as np
 
 from rag.answer.question import offers, question_type
 from rag.answer.searcher import Searcher
-from rag.answer.weights import W_BIGRAM, W_DENSE, W_LEXICAL, W_NAMES, W_RANK, W_SECTION, W_TYPE
+from rag.answer import weights
 from rag.index import lexical
 from rag.ingest.sentences import split_sentences
 from rag.search.names import needed_names
@@ -46,7 +46,7 @@ class Candidate:
 
 
 def candidates(passages: Sequence[Passage]) -> list[Candidate]:
-    """The quotable sentences of `passages` (not URLs, not fragments under 15 characters; a
+    """The quotable sentences of `passages` (not URLs, not fragments under `MIN_QUOTE_CHARS`; a
     footnote's leading mark left out)."""
     out = []
     for rank, p in enumerate(passages):
@@ -58,7 +58,7 @@ def candidates(passages: Sequence[Passage]) -> list[Candidate]:
             text = p.text[s:e]
             before = previous if _PRONOUN.match(text) else ""
             previous = text
-            if len(text) < 15 or text.startswith("http"):
+            if len(text) < weights.MIN_QUOTE_CHARS or text.startswith("http"):
                 continue
             out.append(Candidate(p, rank, j, p.start + s, p.start + e, text, before=before))
     return out
@@ -95,11 +95,12 @@ def score(searcher: Searcher, question: str, found: list[Candidate]) -> list[Can
         sent_terms = set(stokens)
         pairs = len(qpairs & set(zip(stokens, stokens[1:]))) / len(qpairs) if qpairs else 0.0
         context = set(tokens[2 * n + i]) | set(tokens[n + i])  # heading, and the sentence before a pronoun
-        overlap = sum(w if t in sent_terms else W_SECTION * w if t in context else 0.0
+        overlap = sum(w if t in sent_terms else weights.W_SECTION * w if t in context else 0.0
                       for t, w in terms.items()) / total
         type_ok = 1.0 if offers(qtype, c.text, question) else 0.0
-        relevance = W_DENSE * (cos or 0.0) + W_LEXICAL * overlap
-        total_score = relevance + W_BIGRAM * pairs + W_TYPE * type_ok + W_RANK / (1 + c.rank) + W_NAMES * named[key]
+        relevance = weights.W_DENSE * (cos or 0.0) + weights.W_LEXICAL * overlap
+        total_score = (relevance + weights.W_BIGRAM * pairs + weights.W_TYPE * type_ok + weights.W_RANK / (1 + c.rank)
+                       + weights.W_NAMES * named[key])
         scored.append(replace(c, score=total_score, relevance=relevance, dense=cos is not None))
     scored.sort(key=lambda c: (-c.score, c.rank, c.start))
     return scored

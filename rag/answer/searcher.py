@@ -1,8 +1,9 @@
 """`Searcher`: what the answerer needs from whatever finds its passages.
 
-`rag.search.Retriever` implements it over an index; the LangChain baseline of `rag.evaluate`
-implements it with `None` for what it lacks (sentence vectors, term statistics, aliases), and the
-answerer then scores without them. A protocol only: no behaviour.
+`rag.search.retriever.Retriever` implements it over an index; the LangChain baseline
+(`rag.evaluate.baseline`) implements it with `None` for what it lacks (sentence vectors, term
+statistics, aliases), and the answerer then scores without them. `embedder` and `clear_cache` serve
+`rag eval`, which runs the same questions through each searcher. A protocol only: no behaviour.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Set once on the seed and SQuAD sets, never per question: a logistic fit on 2,013 other SQuAD-dev
 questions did not beat these at picking the sentence that holds the answer. `MIN_RELEVANCE` is
-calibrated by `python eval/calibrate.py` (see the README). Values only.
+calibrated by `python eval/calibrate.py` (see the README). Values only; the modules read them as
+`weights.NAME` when they run, so a change here (or a test's monkeypatch) reaches every use.
 """
 
 # A sentence's score: relevance (the first two) plus the bonuses below.
@@ -15,6 +16,7 @@ W_TYPE = 0.15  # the sentence holds the kind of thing asked for (a date, count, 
 W_RANK = 0.15  # divided by 1 + the passage's retrieval rank (0-based)
 W_NAMES = 0.3  # times the share of the question's names that the sentence's passage mentions
 
+MIN_QUOTE_CHARS = 15  # a shorter sentence (a fragment, a label) is never quoted
 SECOND_MARGIN = 0.1  # a runner-up scoring within this of the best is quoted too (else the better neighbour)
 MAX_ANSWER_CHARS = 420  # two quoted sentences together stay under this; one longer sentence is shortened
 BACKGROUND_SHARE = 0.5  # a country named in at least this share of passages is the documents' own: not checked
@@ -22,3 +24,9 @@ BACKGROUND_SHARE = 0.5  # a country named in at least this share of passages is 
 # The lowest relevance (W_DENSE x cosine + W_LEXICAL x overlap) of the best quoted sentence that still
 # answers; 0.438 as last calibrated, to two places.
 MIN_RELEVANCE = 0.44
+
+# A name in the question counts as mentioned when an indexed term is this many edits from it (words
+# of at least this many letters): one edit from 5 letters, two from 9 ("Sentanta" ~ "Setanta").
+TYPO_EDITS = ((9, 2), (5, 1))
+
+MIN_SUPPORT = 0.5  # share of a generated sentence's content terms that its cited sentence must hold

@@ -1,13 +1,15 @@
 """`rag eval`: score our pipeline's configs and the textbook LangChain pipeline on one QA set.
 
 Builds (or reuses) the index of the documents folder through `rag.pipeline`, then runs each config
-("hybrid", "dense", "bm25", "naive") over every question: search figures, then answer figures. An
-index for a folder other than `seeds/` is cached under `~/.cache/rag/indexes/`.
+("hybrid", "dense", "bm25", "naive") over every question: search figures, then answer figures. Each
+finished config is handed to `on_config` at once (the CLI saves the report as it goes); a config
+that cannot run (the baseline without its extra) is skipped with the reason and the others still
+run. An index for a folder other than `seeds/` is cached under `~/.cache/rag/indexes/`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rag.errors import RagError
@@ -33,8 +35,10 @@ def default_index_for(docs: str | Path) -> Path:
 
 
 def run_eval(qa: str | Path, docs: str | Path, index_dir: str | Path | None = None,
-             configs: Sequence[str] = CONFIGS, answers: bool = True, progress: Progress | None = None) -> dict:
-    """Build (or reuse) the index for `docs`, then score every config on the QA file."""
+             configs: Sequence[str] = CONFIGS, answers: bool = True, progress: Progress | None = None,
+             on_config: Callable[[dict], None] | None = None) -> dict:
+    """Build (or reuse) the index for `docs`, then score every config on the QA file; `on_config(report)`
+    after each config (report["configs"] holds the finished ones, report["skipped"] config -> why)."""
     items = load_qa(qa, docs)
     unknown = [c for c in configs if c not in CONFIGS]
     if unknown:
@@ -43,12 +47,18 @@ def run_eval(qa: str | Path, docs: str | Path, index_dir: str | Path | None = No
     ours = Pipeline.open(index_dir, docs, progress=progress)  # loads a model only if something needs embedding
     report = {"qa": str(qa), "docs": str(docs), "index": str(index_dir), "n": len(items),
               "n_answerable": sum(1 for it in items if it.answers), "n_unanswerable": sum(it.unanswerable for it in items),
-              "configs": {}}
+              "configs": {}, "skipped": {}}
     for config in configs:
         if config == "naive":
             from rag.evaluate.baseline import NaiveRetriever
 
-            pipeline, mode = Pipeline(NaiveRetriever(docs, ours.retriever.embedder)), None
+            try:
+                pipeline, mode = Pipeline(NaiveRetriever(docs, ours.retriever.embedder)), None
+            except RagError as exc:  # e.g. langchain-community not installed: the other configs still count
+                report["skipped"][config] = str(exc)
+                if on_config:
+                    on_config(report)
+                continue
         else:
             pipeline, mode = ours, config
         pipeline.search("warm up", k=1, mode=mode)
@@ -58,4 +68,6 @@ def run_eval(qa: str | Path, docs: str | Path, index_dir: str | Path | None = No
             pipeline.retriever.clear_cache()
             result.update(answer_metrics(items, lambda q: pipeline.ask(q, mode=mode)))
         report["configs"][config] = result
+        if on_config:
+            on_config(report)
     return report

@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 
 from rag.settings import DEFAULT_DOCS, DEFAULT_INDEX, DEFAULT_K, DEFAULT_MODE, LOCK_TIMEOUT, MAX_K, MODES
 
@@ -82,10 +83,20 @@ def cmd_eval(args) -> int:
     from rag.serve.render import eval_table
 
     configs = args.configs.split(",") if args.configs else CONFIGS
+    save = (lambda report: _write_json(args.out, report)) if args.out else None
     report = run_eval(args.qa, args.docs, args.index, configs=configs, answers=not args.no_answers,
-                      progress=None if args.json else progress_bars())
+                      progress=None if args.json else progress_bars(), on_config=save)
     print(json.dumps(report, ensure_ascii=False) if args.json else eval_table(report))
     return 0
+
+
+def _write_json(path: str, report: dict) -> None:
+    """Replace `path` with the report, whole (a crash leaves the previous version)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".eval-", suffix=".json", dir=folder)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(report, f, ensure_ascii=False, indent=1)
+    os.replace(tmp, path)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--configs", default=None, help="comma-separated subset of hybrid,dense,bm25,naive")
     p.add_argument("--no-answers", action="store_true", help="retrieval figures only")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--out", default=None, metavar="FILE",
+                   help="also save the report as JSON to FILE, rewritten after each finished config")
     p.set_defaults(func=cmd_eval)
     return parser
 

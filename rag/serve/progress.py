@@ -12,10 +12,11 @@ STAGES = {"wait": "Waiting for another build", "read": "Reading files", "embed":
           "save": "Saving the index"}
 
 
-def progress_bars() -> Progress:
-    """One tqdm bar per stage on stderr (hidden when stderr is not a terminal)."""
+def progress_bars(stream=None) -> Progress:
+    """One tqdm bar per stage on `stream` (stderr), hidden when it is not a terminal."""
     from tqdm import tqdm
 
+    stream = stream or sys.stderr
     bars: dict = {}
 
     def progress(stage: str, done: int, total: int) -> None:
@@ -23,7 +24,7 @@ def progress_bars() -> Progress:
         if bar is None:
             unit = {"read": "file", "wait": "build"}.get(stage, "passage")
             bar = bars[stage] = tqdm(total=total, desc=f"{stage:>5}", unit=unit,
-                                     file=sys.stderr, leave=False, disable=None)
+                                     file=stream, leave=False, disable=None)
         bar.total = total
         bar.update(done - bar.n)
         if done >= total:

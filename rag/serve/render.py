@@ -72,6 +72,7 @@ def eval_table(report: dict) -> str:
             cells = ["-" if r.get(col) is None else f"{r[col]:.3f}" if isinstance(r[col], float) else str(r[col])
                      for r in rows.values()]
             lines.append(f"{col:22}" + "".join(f"{c:>10}" for c in cells))
+    lines += [f"{config}: skipped ({why})" for config, why in report.get("skipped", {}).items()]
     return "\n".join(lines)
 
 
@@ -182,18 +183,15 @@ def sources_html(answer) -> str:
     collapsed `<details>` (open, as 'closest passages', for an abstention)."""
     if answer is None:
         return EMPTY_SOURCES
-    cited: dict[str, tuple[object, list[tuple[int, int, int]], list[int]]] = {}
+    cited: dict[str, list] = {}  # passage id -> its citations
     for c in answer.citations:
-        p = c.passage
-        entry = cited.setdefault(p.id, (p, [], []))
-        entry[1].append((c.start - p.start, c.end - p.start, c.n))
-        entry[2].append(c.n)
+        cited.setdefault(c.passage.id, []).append(c)
     cards = []
-    for p, spans, ns in cited.values():
-        first = min(spans)[0] if spans else 0
-        line = p.line + p.text.count("\n", 0, max(0, first))
-        p_line = p if line == p.line else replace(p, line=line)
-        cards.append(_card(p_line, spans, " ".join(f"[{n}]" for n in ns), "src-cited"))
+    for citations in cited.values():
+        p = citations[0].passage
+        spans = [(c.start - p.start, c.end - p.start, c.n) for c in citations]
+        line = min(citations, key=lambda c: c.start).line  # the line of the first cited sentence
+        cards.append(_card(replace(p, line=line), spans, " ".join(f"[{c.n}]" for c in citations), "src-cited"))
     others = [p for p in answer.passages if p.id not in cited]
     parts = []
     if answer.abstained:

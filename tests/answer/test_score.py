@@ -8,7 +8,7 @@ import dataclasses
 
 import pytest
 
-import rag.answer.score
+import rag.answer.weights
 from conftest import assistant_over
 from rag.answer.score import candidates, score, term_weights
 from rag.answer.weights import W_LEXICAL, W_NAMES, W_RANK, W_SECTION, W_TYPE
@@ -137,7 +137,7 @@ def test_a_sentence_borrows_its_section_heading_at_half_weight(festival_assistan
     question = "When is the Lantern Festival held?"
     searcher = festival_assistant.retriever
     with_heading = _scores(searcher, question)
-    monkeypatch.setattr(rag.answer.score, "W_SECTION", 0.0)
+    monkeypatch.setattr(rag.answer.weights, "W_SECTION", 0.0)
     without = _scores(searcher, question)
     assert with_heading[FESTIVAL].score > without[FESTIVAL].score  # "Lantern Festival" is in its heading
     assert with_heading[MARKET].score == without[MARKET].score     # its heading does not match
@@ -173,7 +173,7 @@ def test_a_sentence_with_the_question_s_phrase_in_order_scores_higher(tmp_path, 
     ordered = "The regional coordinator of the council was elected in autumn."
     scattered = "The coordinator of the regional council was elected in spring."
     with_pairs = _scores(searcher, question)
-    monkeypatch.setattr(rag.answer.score, "W_BIGRAM", 0.0)
+    monkeypatch.setattr(rag.answer.weights, "W_BIGRAM", 0.0)
     without = _scores(searcher, question)
     assert with_pairs[ordered].score > without[ordered].score  # holds "regional coordinator" in order
     assert with_pairs[scattered].score == without[scattered].score  # same words, no pair in order
@@ -187,7 +187,7 @@ def test_a_sentence_offering_the_kind_asked_for_scores_higher(tmp_path, monkeypa
     spring = _scores(searcher, question)["The coordinator of the regional council was elected in spring."]
     dated = dataclasses.replace(spring, text="The coordinator of the regional council was elected in May 2019.")
     with_type = score(searcher, question, [spring, dated])
-    monkeypatch.setattr(rag.answer.score, "W_TYPE", 0.0)
+    monkeypatch.setattr(rag.answer.weights, "W_TYPE", 0.0)
     without = score(searcher, question, [spring, dated])
     gain = {c.text: c.score - next(w.score for w in without if w.text == c.text) for c in with_type}
     assert gain[dated.text] == pytest.approx(W_TYPE)  # "May 2019" answers "when"

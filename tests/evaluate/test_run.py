@@ -65,3 +65,36 @@ def test_every_config_runs_through_the_pipeline(tmp_path, toy_docs):
     for figures in report["configs"].values():
         assert figures["recall@5"] == 1.0 and figures["answer_accuracy"] == 1.0
     assert report["n"] == report["n_answerable"] == 1
+
+
+def test_without_the_compare_extra_the_other_configs_still_count(tmp_path, toy_docs, monkeypatch, fake_model):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "langchain_community.vectorstores", None)  # as if not installed
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text('{"question": "What do cats chase?", "answers": ["mice"], "sources": [{"doc": "cat.txt"}]}\n',
+                  encoding="utf-8")
+    seen = []
+    report = run_eval(qa, toy_docs, tmp_path / "index", configs=("naive", "bm25"),
+                      on_config=lambda r: seen.append((set(r["configs"]), set(r["skipped"]))))
+    assert seen == [(set(), {"naive"}), ({"bm25"}, {"naive"})]  # each config handed on as it finishes
+    assert "pip install 'rag-assistant[compare]'" in report["skipped"]["naive"]
+    assert report["configs"]["bm25"]["recall@1"] == 1.0
+
+
+def test_rag_eval_saves_the_report_as_it_goes(tmp_path, toy_docs, capsys, fake_model):
+    import json
+
+    from rag.serve.cli import main
+
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text('{"question": "What do cats chase?", "answers": ["mice"], "sources": [{"doc": "cat.txt"}]}\n',
+                  encoding="utf-8")
+    out = tmp_path / "report.json"
+    assert main(["eval", "--qa", str(qa), "--docs", str(toy_docs), "--index", str(tmp_path / "index"),
+                 "--configs", "bm25,dense", "--out", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "recall@1" in table and "bm25" in table and "dense" in table
+    saved = json.loads(out.read_text(encoding="utf-8"))
+    assert set(saved["configs"]) == {"bm25", "dense"} and saved["n"] == 1
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".eval-")] == []

@@ -1,4 +1,4 @@
-"""rag.sentences.split_sentences on the hard cases of the seeds: abbreviations, initials, footnote markers."""
+"""rag.ingest.sentences.split_sentences on the hard cases of the seeds: abbreviations, initials, footnote markers."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""rag.aliases: abbreviations the documents define, and how retrieval and answers use them."""
+"""rag.search.aliases: abbreviations the documents define, and how retrieval and answers use them."""
 
 from __future__ import annotations
 

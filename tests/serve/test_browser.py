@@ -126,6 +126,7 @@ def test_abstention_follow_up_and_new_chat(page):
     assert sources.locator("details.src-more").get_attribute("open") is not None
     ask(page, "When was the European Peace Facility set up?")
     ask(page, "And in 2021?")
+    page.locator("#chat").get_by_text(re.compile(r"Read as: .*2021")).wait_for(timeout=30_000)  # a busy CI is slow
     assert re.search(r"Read as: .*2021", page.locator("#chat").inner_text())
     page.click("#new-chat")
     page.wait_for_function("() => !document.querySelector('#chat .message.bot')", timeout=10_000)

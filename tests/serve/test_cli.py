@@ -264,3 +264,20 @@ def test_subprocess_missing_index_has_no_traceback(tmp_path):
     assert "missing-index" in lines[0]
     assert proc.stdout == ""
     assert not (tmp_path / "missing-index").exists()
+
+
+PASSAGE_KEYS = {"doc", "start", "end", "heading", "title", "year", "kind", "line", "score", "text"}
+
+
+def test_json_shapes_are_the_documented_contract(toy_index, capsys, fake_model):
+    """Exactly the keys the README documents: none dropped, none renamed."""
+    assert main(["search", "cats purr", "--index", str(toy_index), "-k", "2", "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert set(found) == {"question", "mode", "k", "passages"}
+    assert found["passages"] and all(set(p) == PASSAGE_KEYS for p in found["passages"])
+    assert main(["ask", "What do cats chase?", "--index", str(toy_index), "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert set(answer) == {"question", "original_question", "answer", "abstained", "reason", "citations", "passages"}
+    assert all(set(p) == PASSAGE_KEYS for p in answer["passages"])
+    assert answer["citations"] and all(
+        set(c) == {"n", "doc", "heading", "start", "end", "quote", "paragraph", "score"} for c in answer["citations"])
