@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import hashlib
 import importlib.util
+import inspect
 import io
 import random
 import re
@@ -124,10 +125,8 @@ def external(name: str, quick: bool) -> list[dict]:
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    try:
-        return module.probes(quick=quick)
-    except TypeError:  # a script without a quick mode
-        return module.probes()
+    takes_quick = "quick" in inspect.signature(module.probes).parameters
+    return module.probes(quick=quick) if takes_quick else module.probes()
 
 
 def main() -> int:

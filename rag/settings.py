@@ -25,3 +25,5 @@ LOCK_TIMEOUT = 600.0  # seconds a build waits for another build of the same inde
 # A year as it appears in a question or a title: 1500-2099.
 YEAR_PATTERN = r"(?:1[5-9]|20)\d\d"
 YEAR = re.compile(rf"\b({YEAR_PATTERN})\b")
+
+MAX_FILE_BYTES = 10 * 1024 * 1024  # a bigger document file is skipped with a warning (`rag index --max-file-mb` raises it)

@@ -1,9 +1,12 @@
 """Build or update an index directory from a documents folder: load -> chunk -> embed -> store.
 
-Incremental: files whose fingerprint is unchanged keep their passages and vectors, changed and new
-files are re-chunked and re-embedded, deleted files are dropped; with nothing changed nothing is
-written and no model is loaded. A previous index that cannot be reused (other model, dimension,
-chunk settings or format, or corrupted) is rebuilt from scratch and the summary says why.
+Incremental: files whose fingerprint is unchanged keep their passages and vectors (none, for an empty
+or headings-only file), changed and new files are re-chunked and re-embedded, deleted files are
+dropped; with nothing changed nothing is written and no model is loaded. A file that cannot be indexed
+(not UTF-8, binary, unreadable, or over the per-file size limit `max_file_bytes`) is skipped with one
+warning line and recorded in the manifest with its fingerprint and reason (`rag.index.sources`), so it
+is no change, and the index not stale, until it changes. A previous index that cannot be reused (other
+model, dimension, chunk settings or format, or corrupted) is rebuilt from scratch and the summary says why.
 A build holds the store's lock file (`Store.lock_path`) from reading the old index to the swap, so a
 second build of the same store, in any process, waits for the first and then finds little or nothing
 left to do. `update_index` also returns the index it built or found, so a caller loads it once.
@@ -25,11 +28,18 @@ from filelock import FileLock, Timeout
 from rag.errors import DocumentError, IndexStateError, RagError
 from rag.index.embed import Embedder, SentenceTransformerEmbedder
 from rag.index.factory import open_store
-from rag.index.store import Index, Manifest, Store, file_fingerprint
-from rag.ingest.chunk import ChunkSettings, chunk_document
-from rag.ingest.load import list_files, parse, read_text
+from rag.index.sources import count_changes, scan
+from rag.index.store import Index, Manifest, Store
+from rag.ingest.chunk import ChunkSettings
+from rag.ingest.load import list_files
 from rag.ingest.sentences import split_sentences
-from rag.settings import DEFAULT_DOCS, DEFAULT_INDEX, DEFAULT_MODEL, LOCK_TIMEOUT
+from rag.settings import (
+    DEFAULT_DOCS,
+    DEFAULT_INDEX,
+    DEFAULT_MODEL,
+    LOCK_TIMEOUT,
+    MAX_FILE_BYTES,
+)
 from rag.types import Passage, Progress
 
 log = logging.getLogger(__name__)
@@ -48,7 +58,8 @@ class BuildSummary:
     embedded: int
     seconds: float
     rebuilt_because: str = ""
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # one line per skipped file, naming it and why
+    skipped: tuple[tuple[str, str], ...] = ()  # (doc, reason) of every file not indexed, in file order
 
     @property
     def wrote(self) -> bool:
@@ -58,7 +69,9 @@ class BuildSummary:
         what = (f"{self.added} added, {self.changed} changed, {self.removed} removed, {self.unchanged} unchanged"
                 if self.wrote else "nothing changed")
         why = f" (rebuilt: {self.rebuilt_because})" if self.rebuilt_because else ""
-        return (f"{self.index_dir}: {self.files} files, {self.passages} passages, {self.embedded} embedded; "
+        skipped = f" ({len(self.skipped)} skipped)" if self.skipped else ""  # `files` counts the indexed ones
+        return (f"{self.index_dir}: {self.files + len(self.skipped)} files{skipped}, {self.passages} passages, "
+                f"{self.embedded} embedded; "
                 f"{what}{why}; {self.seconds:.2f}s")
 
 
@@ -114,27 +127,34 @@ def build_index(
     embedder: Embedder | None = None,
     progress: Progress | None = None,
     lock_timeout: float = LOCK_TIMEOUT,
+    max_file_bytes: int | None = None,
 ) -> BuildSummary:
     """Index every `.txt`/`.md` file under `docs` into `index_dir`; returns what it did.
 
     Waits up to `lock_timeout` seconds while another build of `index_dir` runs (RagError after that),
-    then decides what to do from the index that build left."""
+    then decides what to do from the index that build left. A file over `max_file_bytes` is skipped
+    with a warning (None: the limit the index was built with, else `MAX_FILE_BYTES`)."""
     return update_index(docs, index_dir, model=model, chunk_size=chunk_size, chunk_overlap=chunk_overlap,
-                        embedder=embedder, progress=progress, lock_timeout=lock_timeout)[0]
+                        embedder=embedder, progress=progress, lock_timeout=lock_timeout,
+                        max_file_bytes=max_file_bytes)[0]
 
 
 def update_index(docs: str | Path, index_dir: str | Path, *, model: str | None = None,
                  chunk_size: int = ChunkSettings.chunk_size, chunk_overlap: int = ChunkSettings.chunk_overlap,
                  embedder: Embedder | None = None, progress: Progress | None = None,
-                 lock_timeout: float = LOCK_TIMEOUT) -> tuple[BuildSummary, Index]:
+                 lock_timeout: float = LOCK_TIMEOUT, max_file_bytes: int | None = None) -> tuple[BuildSummary, Index]:
     """`build_index`, also returning the up-to-date index (loaded at most once)."""
+    if max_file_bytes is not None and (isinstance(max_file_bytes, bool) or not isinstance(max_file_bytes, int)
+                                       or max_file_bytes < 1):
+        raise RagError(f"max_file_bytes of {max_file_bytes!r} must be a whole number of bytes, at least 1")
     store = open_store(index_dir)
     with _locked(store, lock_timeout, progress):
-        return _build(Path(docs), store, model, ChunkSettings(chunk_size, chunk_overlap), embedder, progress)
+        return _build(Path(docs), store, model, ChunkSettings(chunk_size, chunk_overlap), embedder, progress,
+                      max_file_bytes)
 
 
 def _build(docs: Path, store: Store, model: str | None, settings: ChunkSettings, embedder: Embedder | None,
-           progress: Progress | None) -> tuple[BuildSummary, Index]:
+           progress: Progress | None, max_bytes: int | None) -> tuple[BuildSummary, Index]:
     t0 = time.perf_counter()
     store.check_replaceable()  # before any work: a build replaces the whole index
     paths = list_files(docs)
@@ -165,36 +185,25 @@ def _build(docs: Path, store: Store, model: str | None, settings: ChunkSettings,
         for i, p in enumerate(old.passages):
             previous.setdefault(p.doc, []).append((p, vectors[i], old.passage_sentences(i)))
     old_files = old.manifest.files if old else {}
+    if max_bytes is None:  # the limit the index was built with: a raised limit stays raised
+        max_bytes = (old.manifest.max_file_bytes if old else _recorded_limit(store)) or MAX_FILE_BYTES
 
-    fingerprints, kept, fresh, warnings = {}, {}, [], []
-    added = changed = 0
-    for n, path in enumerate(paths, 1):
-        rel = path.relative_to(docs).as_posix()
-        try:
-            fp = file_fingerprint(path)
-            if old_files.get(rel) == fp and rel in previous:
-                kept[rel] = previous[rel]
-            else:
-                fresh.extend(chunk_document(parse(rel, read_text(path)), settings))
-                added, changed = (added + 1, changed) if rel not in old_files else (added, changed + 1)
-            fingerprints[rel] = fp
-        except (DocumentError, OSError) as exc:
-            warnings.append(f"skipped {exc}")
-        if progress:
-            progress("read", n, len(paths))
+    found = scan(docs, paths, old_files, max_bytes, settings, progress)
+    fingerprints, skipped, fresh = found.files, found.skipped, found.fresh
     if not fingerprints:
-        raise DocumentError(f"none of the {len(paths)} files in {str(docs)!r} could be read: {warnings[0]}")
-    removed = len(set(old_files) - set(fingerprints))
-    unchanged = len(kept)
+        raise DocumentError(f"none of the {len(paths)} files in {str(docs)!r} could be read: {found.warnings[0]}")
+    added, changed, removed, unchanged = count_changes(old_files, old.manifest.skipped if old else {},
+                                                       fingerprints, skipped)
 
     def summary(passages: int, embedded: int) -> BuildSummary:
         return BuildSummary(store.location, len(fingerprints), added, changed, removed, unchanged, passages,
-                            embedded, time.perf_counter() - t0, reason, tuple(warnings))
+                            embedded, time.perf_counter() - t0, reason, tuple(found.warnings),
+                            tuple((d, r["reason"]) for d, r in skipped.items()))
 
     if old is not None and not (added or changed or removed):
-        return summary(len(old.passages), 0), old
+        return summary(len(old.passages), 0), old  # the limit is recorded when the index is next written
 
-    by_doc = {d: list(rows) for d, rows in kept.items()}
+    by_doc = {d: list(previous.get(d, [])) for d in found.unchanged}  # none for an empty or headings-only file
     if fresh:
         embedder = embedder or SentenceTransformerEmbedder(model)
         sentence_texts = [[p.text[s:e] for s, e in split_sentences(p.text)] for p in fresh]
@@ -204,7 +213,9 @@ def _build(docs: Path, store: Store, model: str | None, settings: ChunkSettings,
         for i, (p, ts) in enumerate(zip(fresh, sentence_texts)):
             by_doc.setdefault(p.doc, []).append((p, encoded[i], encoded[row:row + len(ts)]))
             row += len(ts)
-    dim = embedder.dim if fresh else old.manifest.dim
+    if embedder is None and old is None:  # nothing to embed and no index to take the dimension from
+        raise DocumentError(f"nothing to index in {str(docs)!r}: its files hold no text beyond headings")
+    dim = embedder.dim if embedder is not None else old.manifest.dim
 
     ordered = [r for d in sorted(by_doc) for r in sorted(by_doc[d], key=lambda r: (r[0].start, r[0].end))]
     passages = [p for p, _, _ in ordered]
@@ -214,7 +225,7 @@ def _build(docs: Path, store: Store, model: str | None, settings: ChunkSettings,
     if progress:
         progress("save", 0, 1)
     manifest = Manifest(model=model, dim=dim, chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap,
-                        docs=str(docs.resolve()), files=fingerprints)
+                        docs=str(docs.resolve()), files=fingerprints, skipped=skipped, max_file_bytes=max_bytes)
     index = store.save(manifest, passages, vectors, sentences)
     if progress:
         progress("save", 1, 1)
@@ -224,6 +235,13 @@ def _build(docs: Path, store: Store, model: str | None, settings: ChunkSettings,
 def _recorded_model(store: Store) -> str | None:
     try:
         return store.read_manifest().model
+    except IndexStateError:
+        return None
+
+
+def _recorded_limit(store: Store) -> int | None:
+    try:
+        return store.read_manifest().max_file_bytes
     except IndexStateError:
         return None
 

@@ -2,18 +2,23 @@
 the passage vectors, exact sentence similarities with numpy, BM25 scores with bm25s.
 
 Everything is exact and runs on one thread (FAISS's OpenMP and numpy's BLAS threads would spin
-against torch's on small machines). Does not read or write files (`rag.index.local` does), rank
-or fuse (`rag.search` does).
+against torch's on small machines). `LocalIndex.decode` makes one from the bytes of its saved files
+and checks them against each other and the manifest. Does not read or write files (`rag.index.local`
+does), rank or fuse (`rag.search` does).
 """
 
 from __future__ import annotations
 
+import io
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
+from rag.errors import IndexStateError
 from rag.index import lexical
 from rag.index.store import Manifest
 from rag.types import Passage
@@ -33,6 +38,36 @@ class LocalIndex:
         import faiss
 
         faiss.omp_set_num_threads(1)  # one thread is faster than two for a single query here
+
+    @classmethod
+    def decode(cls, path: Path, manifest: Manifest, passages: bytes, dense: bytes, bm25: Mapping[str, bytes],
+               sentences: bytes | None = None, sentence_rows: bytes | None = None) -> LocalIndex:
+        """The index saved as these bytes (passages.jsonl, a FAISS index, bm25s's files by name, and the
+        sentence vectors' and rows' .npy files), checked against each other and `manifest`;
+        IndexStateError names what is wrong."""
+        import faiss
+
+        try:
+            lines = passages.decode("utf-8").split("\n")  # not splitlines: a text may hold U+2028
+            rows = tuple(Passage.from_json(json.loads(line)) for line in (lines[:-1] if lines[-1] == "" else lines))
+            index = faiss.deserialize_index(np.frombuffer(dense, dtype=np.uint8))
+            model = lexical.from_files(bm25)
+            vectors = starts = None
+            if sentences is not None:
+                vectors = np.load(io.BytesIO(sentences), allow_pickle=False)
+                starts = np.load(io.BytesIO(sentence_rows), allow_pickle=False)
+        except (ValueError, KeyError, TypeError, RuntimeError, OSError) as exc:
+            raise IndexStateError(f"index at {str(path)!r} could not be read: {str(exc).splitlines()[0]}") from None
+        if index.ntotal != len(rows) or len(rows) != manifest.passages:
+            raise IndexStateError(f"index at {str(path)!r} is inconsistent: {len(rows)} passages, {index.ntotal} "
+                                  f"vectors, manifest says {manifest.passages}")
+        if index.d != manifest.dim:
+            raise IndexStateError(f"index at {str(path)!r} has vectors of dimension {index.d}, "
+                                  f"manifest says {manifest.dim}")
+        if vectors is not None and (len(starts) != len(rows) + 1 or starts[-1] != len(vectors)
+                                    or vectors.shape[1:] != (manifest.dim,)):
+            raise IndexStateError(f"index at {str(path)!r} is inconsistent: sentence vectors do not match the passages")
+        return cls(path, manifest, rows, index, model, vectors, starts)
 
     def passage_sentences(self, i: int) -> np.ndarray | None:
         if self.sentences is None:

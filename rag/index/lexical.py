@@ -1,14 +1,21 @@
 """BM25 over passage texts with bm25s: tokenising (English stop words, Snowball stemming), indexing,
 scoring one query against every passage, and the term statistics (document frequencies, vocabulary)
-that the answerer weighs question terms with. Saved as bm25s's own `.npy`/`.json` files (no pickle).
-The only module that knows bm25s's internals.
+that the answerer weighs question terms with. Saved as bm25s's own `.npy`/`.json` files (no pickle),
+read back from a folder or from those files' bytes. The only module that knows bm25s's internals.
+
+The vocabulary is numbered in sorted term order (bm25s numbers it in set order, which follows
+PYTHONHASHSEED), so the same passages always give byte-identical files; every score is the same
+as bm25s's own numbering gives (a term's column number enters no score).
 
 Does not fuse with dense scores or filter; `rag.search` does that.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -42,10 +49,16 @@ def tokenize(texts: list[str]) -> list[list[str]]:
 
 
 def build(texts: list[str]):
+    """The BM25 model of `texts` (bm25s's defaults), its vocabulary numbered in sorted order."""
     import bm25s
 
+    corpus = tokenize(texts)
+    vocab = {term: i for i, term in enumerate(sorted({t for doc in corpus for t in doc}))} or {"": 0}
     model = bm25s.BM25()
-    model.index(tokenize(texts), show_progress=False)
+    # bm25s appends its empty-query token "" after these, as it does when given the tokens themselves
+    # (given none, bm25s would fail on an empty vocabulary: passages of stop words only, or none)
+    with np.errstate(invalid="ignore", divide="ignore"):  # bm25s's 0/0 when no passage has a term
+        model.index(([[vocab[t] for t in doc] for doc in corpus], vocab), show_progress=False)
     return model
 
 
@@ -57,6 +70,31 @@ def load(folder: Path):
     import bm25s
 
     return bm25s.BM25.load(str(folder), show_progress=False)
+
+
+_ARRAYS = {"data": "data.csc.index.npy", "indices": "indices.csc.index.npy", "indptr": "indptr.csc.index.npy"}
+_VOCAB, _PARAMS, _NONOCCURRENCE = "vocab.index.json", "params.index.json", "nonoccurrence_array.index.npy"
+
+
+def from_files(files: Mapping[str, bytes]):
+    """The model whose saved files (file name -> bytes) are `files`: what `load` makes of a folder
+    holding them, built from bytes already read (and checked) rather than by opening the files again."""
+    import bm25s
+
+    params = json.loads(files[_PARAMS])
+    version, num_docs = params.pop("version", None), params.pop("num_docs", None)
+    model = bm25s.BM25(**params)
+    model.vocab_dict = json.loads(files[_VOCAB])
+    model._original_version = version
+    model.unique_token_ids_set = set(model.vocab_dict.values())
+    model.scores = {key: _array(files[name]) for key, name in _ARRAYS.items()} | {"num_docs": num_docs}
+    needs = model.method in model.methods_requiring_nonoccurrence
+    model.nonoccurrence_array = _array(files[_NONOCCURRENCE]) if needs else None
+    return model
+
+
+def _array(data: bytes) -> np.ndarray:
+    return np.load(io.BytesIO(data), allow_pickle=False)
 
 
 def scores(model, question: str) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""The local index directory: FAISS + BM25 + passages + manifest, saved atomically, loaded with checks.
+"""The local index directory: FAISS + BM25 + passages + manifest, saved as a new generation, loaded
+with checks (the `Store` protocol).
 
 Layout of `index/`:
   manifest.json     `Manifest` plus checksums of the files below and library versions
@@ -8,23 +9,19 @@ Layout of `index/`:
   sentences.npy     embeddings of every passage's sentences (`split_sentences` order), passage after
                     passage; `sentence_rows.npy` holds where each passage's rows start
 
-`save` writes everything to a temporary sibling directory and swaps it in with renames, so a crash
-mid-build leaves the previous index usable. `lock_path` names the sibling lock file that a build
-holds (`rag.index.build` takes it; `save` and `load` do not, but a reader that finds the index
-swapped out waits while a build holds it instead of restoring the previous one). `save` never
-replaces a file or a folder that holds anything but index files. `load` refuses a missing, corrupted
-or other-version index with a one-line `IndexStateError` that names what is wrong. The loaded
-`LocalIndex` is searched by `rag.search`. Does not chunk or embed.
+`save` writes a temporary sibling directory and swaps it in (`rag.index.generations`: a crash leaves
+the previous index usable; readers get one generation whole); it never replaces a file or a folder
+that holds anything but index files. `load` refuses a missing, corrupted or other-version index with
+a one-line `IndexStateError` naming what is wrong. Does not chunk, embed or search (`LocalIndex` is
+searched by `rag.search`), nor fsync: a killed build is survived, a power cut mid-save may not be.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
-import time
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
@@ -34,14 +31,13 @@ import numpy as np
 from rag.errors import IndexStateError
 from rag.index import lexical
 from rag.index.flat import LocalIndex
+from rag.index.generations import (  # noqa: F401 - the file names and lock path, for callers of this store
+    BM25, DENSE, MANIFEST, PASSAGES, SENTENCE_ROWS, SENTENCES, check_replaceable, leftovers, lock_path,
+    read_generation, settle, swap_in,
+)
 from rag.index.store import FORMAT_VERSION, Manifest
 from rag.ingest.sentences import split_sentences
-from rag.types import Passage
 
-MANIFEST, PASSAGES, DENSE, BM25 = "manifest.json", "passages.jsonl", "dense.faiss", "bm25"
-SENTENCES, SENTENCE_ROWS = "sentences.npy", "sentence_rows.npy"
-SWAP_WAIT = 10.0  # seconds a reader waits for a build's swap to finish
-_INDEX_ENTRIES = {MANIFEST, PASSAGES, DENSE, BM25, SENTENCES, SENTENCE_ROWS}
 _LIBRARIES = ("rag-assistant", "faiss-cpu", "sentence-transformers", "bm25s", "langchain-text-splitters")
 
 
@@ -60,7 +56,8 @@ class LocalStore:
         return read_manifest(self.path)
 
     def check_replaceable(self) -> None:
-        check_replaceable(self.path)
+        """A build calls this first, holding the lock: so it also settles what crashed builds left."""
+        settle(self.path)
 
     def load(self) -> LocalIndex:
         return load(self.path)
@@ -70,73 +67,17 @@ class LocalStore:
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def library_versions() -> dict:
-    out = {}
-    for name in _LIBRARIES:
+    def version(name: str) -> str | None:
         try:
-            out[name] = metadata.version(name)
+            return metadata.version(name)
         except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
-
-
-def _recover(index_dir: Path, *, building: bool = False) -> None:
-    """Finish a swap that a crash interrupted: put the previous index back if the new one is missing.
-
-    A reader (not `building`) does so only when no build holds the lock; while one does, the directory
-    is missing for the instant between the swap's two renames, so the reader waits for the new one
-    (up to `SWAP_WAIT` seconds) rather than undo the swap under the builder's feet."""
-    old = _displaced(index_dir)
-    if index_dir.exists() or not old.exists():
-        return
-    if building:
-        os.replace(old, index_dir)
-        return
-    from filelock import FileLock, Timeout
-
-    try:
-        with FileLock(lock_path(index_dir), timeout=0):
-            if not index_dir.exists() and old.exists():
-                os.replace(old, index_dir)
-    except Timeout:  # a build is mid-swap
-        deadline = time.monotonic() + SWAP_WAIT
-        while not index_dir.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-
-
-def _displaced(index_dir: Path) -> Path:
-    """Where a swap parks the previous index until the new one is in place (one fixed name)."""
-    return index_dir.parent / f".{index_dir.name}.old"
-
-
-def check_replaceable(index_dir: str | Path) -> None:
-    """IndexStateError unless `index_dir` is missing, empty, has a manifest (an index of any version)
-    or holds only index files: a build swaps the whole directory out and deletes it, so it must never
-    be a file or a folder of other things (`--index seeds` or `--index notes.txt` by mistake)."""
-    index_dir = Path(index_dir)
-    if not os.path.lexists(index_dir):
-        return
-    if not index_dir.is_dir():
-        raise IndexStateError(f"{str(index_dir)!r} is not a directory; refusing to replace it with an index "
-                              "(choose another index path)")
-    others = sorted(p.name for p in index_dir.iterdir() if p.name not in _INDEX_ENTRIES)
-    if others and not (index_dir / MANIFEST).is_file():
-        raise IndexStateError(f"{str(index_dir)!r} is not an index directory (it holds {others[0]!r}"
-                              f"{f' and {len(others) - 1} more' if len(others) > 1 else ''}); refusing to "
-                              "replace it with an index (choose another index path)")
-
-
-def lock_path(index_dir: str | Path) -> Path:
-    """The lock file of a build of `index_dir`: a sibling, since the directory itself is swapped."""
-    index_dir = Path(index_dir)
-    return index_dir.parent / f".{index_dir.name}.lock"
+            return None
+    return {name: version(name) for name in _LIBRARIES}
 
 
 def sentence_rows(passages) -> np.ndarray:
@@ -149,7 +90,7 @@ def save(index_dir: str | Path, manifest: Manifest, passages, vectors: np.ndarra
          sentences: np.ndarray) -> LocalIndex:
     """Write the whole index (BM25 built here from the passages) to a temporary directory, swap it in
     place of `index_dir`, and return it loaded. `sentences` holds one vector per sentence of every
-    passage, in passage order."""
+    passage, in passage order. Run under the build lock (`settle` deletes other saves' temporaries)."""
     import faiss
 
     index_dir, passages = Path(index_dir), tuple(passages)
@@ -159,8 +100,7 @@ def save(index_dir: str | Path, manifest: Manifest, passages, vectors: np.ndarra
     if rows[-1] != len(sentences):
         raise IndexStateError(f"{rows[-1]} sentences in the passages but {len(sentences)} sentence vectors")
     index_dir.parent.mkdir(parents=True, exist_ok=True)
-    _recover(index_dir, building=True)
-    check_replaceable(index_dir)
+    settle(index_dir)
     tmp = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.tmp-", dir=index_dir.parent))
     try:
         tmp.chmod(0o755)
@@ -185,12 +125,7 @@ def save(index_dir: str | Path, manifest: Manifest, passages, vectors: np.ndarra
                                "checksums": {name: _sha256(tmp / name) for name in files},
                                "versions": library_versions(), "format_version": FORMAT_VERSION})
         (tmp / MANIFEST).write_text(json.dumps(asdict(manifest), indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        old = _displaced(index_dir)
-        shutil.rmtree(old, ignore_errors=True)  # left over from a swap whose clean-up did not run
-        if index_dir.exists():
-            os.replace(index_dir, old)
-        os.replace(tmp, index_dir)
-        shutil.rmtree(old, ignore_errors=True)
+        swap_in(tmp, index_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -198,52 +133,17 @@ def save(index_dir: str | Path, manifest: Manifest, passages, vectors: np.ndarra
 
 
 def read_manifest(index_dir: str | Path) -> Manifest:
-    index_dir = Path(index_dir)
-    _recover(index_dir)
-    path = index_dir / MANIFEST
-    if not path.exists():
-        raise IndexStateError(f"no index at {str(index_dir)!r} (missing {MANIFEST}); build one with `rag index`")
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        version = raw.get("format_version")
-        if version != FORMAT_VERSION:
-            raise IndexStateError(
-                f"index at {str(index_dir)!r} has format version {version}, this rag reads {FORMAT_VERSION}; rebuild it")
-        return Manifest(**raw)
-    except (ValueError, TypeError, AttributeError) as exc:
-        raise IndexStateError(f"index at {str(index_dir)!r} has a corrupted {MANIFEST}: {exc}") from None
+    """The manifest alone (no checksums verified); IndexStateError when there is no index."""
+    return read_generation(Path(index_dir), checked=False)[0]
 
 
 def load(index_dir: str | Path) -> LocalIndex:
-    """Read and check an index directory; IndexStateError names the first thing that is wrong."""
-    import faiss
-
+    """Read and check one generation of an index directory; IndexStateError names the first thing wrong."""
     index_dir = Path(index_dir)
-    manifest = read_manifest(index_dir)
-    for name, expected in manifest.checksums.items():
-        path = index_dir / name
-        if not path.exists():
-            raise IndexStateError(f"index at {str(index_dir)!r} is missing {name}; rebuild it")
-        if _sha256(path) != expected:
-            raise IndexStateError(f"index at {str(index_dir)!r} is corrupted: {name} does not match its checksum")
-    try:
-        with open(index_dir / PASSAGES, encoding="utf-8") as f:
-            passages = tuple(Passage.from_json(json.loads(line)) for line in f)
-        dense = faiss.read_index(str(index_dir / DENSE))
-        bm25 = lexical.load(index_dir / BM25)
-        sentences = rows = None
-        if SENTENCES in manifest.checksums:
-            sentences = np.load(index_dir / SENTENCES, allow_pickle=False)
-            rows = np.load(index_dir / SENTENCE_ROWS, allow_pickle=False)
-    except (ValueError, KeyError, TypeError, RuntimeError, OSError) as exc:
-        raise IndexStateError(f"index at {str(index_dir)!r} could not be read: {str(exc).splitlines()[0]}") from None
-    if dense.ntotal != len(passages) or len(passages) != manifest.passages:
-        raise IndexStateError(
-            f"index at {str(index_dir)!r} is inconsistent: {len(passages)} passages, {dense.ntotal} vectors, "
-            f"manifest says {manifest.passages}")
-    if dense.d != manifest.dim:
-        raise IndexStateError(f"index at {str(index_dir)!r} has vectors of dimension {dense.d}, manifest says {manifest.dim}")
-    if sentences is not None and (len(rows) != len(passages) + 1 or rows[-1] != len(sentences)
-                                  or sentences.shape[1:] != (manifest.dim,)):
-        raise IndexStateError(f"index at {str(index_dir)!r} is inconsistent: sentence vectors do not match the passages")
-    return LocalIndex(index_dir, manifest, passages, dense, bm25, sentences, rows)
+    manifest, files = read_generation(index_dir, checked=True)
+    bm25 = {name.split("/", 1)[1]: data for name, data in files.items() if name.startswith(BM25 + "/")}
+    if PASSAGES not in files or DENSE not in files:
+        raise IndexStateError(f"index at {str(index_dir)!r} could not be read: {MANIFEST} lists no {PASSAGES} "
+                              f"or {DENSE}")
+    return LocalIndex.decode(index_dir, manifest, files[PASSAGES], files[DENSE], bm25, files.get(SENTENCES),
+                             files.get(SENTENCE_ROWS))

@@ -4,8 +4,9 @@
 `rag.index.local`; a server-backed store implements the same methods); `Index` is a loaded index as
 the retriever reads it: passages in index order, dense search, BM25 scores, sentence vectors and
 term statistics. `Manifest` is what a store records about an index (model, dimension, chunk settings,
-the documents folder and a fingerprint of every source file), so that a mismatch or a stale index is
-detected. `rag.index.factory.open_store` picks the implementation for a location. Does not chunk,
+the documents folder, a fingerprint of every source file, and of every file the build skipped with
+the reason), so that a mismatch or a stale index is detected: `stale_files` names the files added,
+changed or removed since, and a skipped file counts as unchanged while its fingerprint matches. `rag.index.factory.open_store` picks the implementation for a location. Does not chunk,
 embed or rank.
 """
 
@@ -37,6 +38,8 @@ class Manifest:
     checksums: dict = field(default_factory=dict)  # file in the index dir -> sha256
     versions: dict = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    skipped: dict = field(default_factory=dict)  # doc -> {"sha256", "bytes", "reason"}: not indexed, and why
+    max_file_bytes: int | None = None  # the per-file size limit of the build (None: built before there was one)
 
 
 class Index(Protocol):
@@ -76,7 +79,8 @@ class Store(Protocol):
         """The manifest alone, cheaply (no checksums); IndexStateError when there is no index."""
 
     def check_replaceable(self) -> None:
-        """IndexStateError unless a save may replace whatever is at the location."""
+        """IndexStateError unless a save may replace whatever is at the location. Called by a build
+        under its lock, so a store may also clear what crashed builds left there."""
 
     def load(self) -> Index:
         """The checked index; IndexStateError names the first thing wrong."""
@@ -86,18 +90,52 @@ class Store(Protocol):
         """Replace the index at the location whole (readers see the old one or the new one)."""
 
 
+UNREADABLE = {"sha256": "", "bytes": -1}  # the fingerprint of a file that could not be read (OSError)
+
+
 def file_fingerprint(path: Path) -> dict:
-    data = path.read_bytes()
+    """{"sha256", "bytes"} of the file's content, read in steps of 1 MiB."""
+    h, size = hashlib.sha256(), 0
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+            size += len(block)
+    return {"sha256": h.hexdigest(), "bytes": size}
+
+
+def bytes_fingerprint(data: bytes) -> dict:
+    """`file_fingerprint` of a file whose content is `data`."""
     return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
 
 
+def readable_fingerprint(path: Path) -> dict:
+    """`file_fingerprint`, or `UNREADABLE` when the file cannot be read."""
+    try:
+        return file_fingerprint(path)
+    except OSError:
+        return UNREADABLE
+
+
+def _matches(path: Path, recorded: dict) -> bool:
+    fingerprint = {"sha256": recorded.get("sha256"), "bytes": recorded.get("bytes")}
+    if fingerprint != UNREADABLE:
+        try:
+            if path.stat().st_size != fingerprint["bytes"]:  # no need to hash it
+                return False
+        except OSError:
+            return False
+    return readable_fingerprint(path) == fingerprint
+
+
 def stale_files(manifest: Manifest) -> list[str]:
-    """Source files added, changed or removed since the index was built ([] if its folder is gone)."""
+    """Source files added, changed or removed since the index was built ([] if its folder is gone).
+    A file the build skipped is unchanged while its fingerprint matches the one recorded with it."""
     from rag.ingest.load import list_files
 
     docs = Path(manifest.docs)
     if not docs.is_dir():
         return []
     current = {p.relative_to(docs).as_posix(): p for p in list_files(docs)}
-    return [d for d in sorted(set(current) | set(manifest.files))
-            if d not in current or d not in manifest.files or file_fingerprint(current[d]) != manifest.files[d]]
+    recorded = {**manifest.skipped, **manifest.files}
+    return [d for d in sorted(set(current) | set(recorded))
+            if d not in current or d not in recorded or not _matches(current[d], recorded[d])]

@@ -4,20 +4,24 @@ A block (paragraph, footnote with its URL, caption with its paragraph) that fits
 characters is one passage. A longer one is split by langchain-text-splitters'
 `RecursiveCharacterTextSplitter` on sentence boundaries (then clauses, then words) with a small
 overlap. Blocks never merge, so a passage never straddles two sections. Each passage keeps its exact
-span: `passage.text == document.text[passage.start:passage.end]`.
+span: `passage.text == document.text[passage.start:passage.end]`, and the 1-based line of its start,
+found by bisecting the document's newline offsets (listed once per document), so chunking stays
+linear in the file's size.
 
 Does not read files or embed anything.
 """
 
 from __future__ import annotations
 
+import bisect
+import re
 from dataclasses import dataclass
-
-from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from rag.errors import RagError
 from rag.ingest.sentences import SEPARATOR
 from rag.types import Document, Passage
+
+_NEWLINE = re.compile("\n")
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,9 @@ class ChunkSettings:
             )
 
 
-def _splitter(settings: ChunkSettings) -> RecursiveCharacterTextSplitter:
+def _splitter(settings: ChunkSettings):
+    from langchain_text_splitters import RecursiveCharacterTextSplitter  # imported on first use: it is slow
+
     return RecursiveCharacterTextSplitter(
         chunk_size=settings.chunk_size,
         chunk_overlap=settings.chunk_overlap,
@@ -44,9 +50,21 @@ def _splitter(settings: ChunkSettings) -> RecursiveCharacterTextSplitter:
     )
 
 
+def newline_offsets(text: str) -> list[int]:
+    """Where every "\n" of `text` is, in order."""
+    return [m.start() for m in _NEWLINE.finditer(text)]
+
+
+def line_at(offsets: list[int], pos: int) -> int:
+    """The 1-based line of character `pos`, given `newline_offsets` of its text: what
+    `text.count("\n", 0, pos) + 1` gives, in O(log n)."""
+    return bisect.bisect_left(offsets, pos) + 1
+
+
 def chunk_document(document: Document, settings: ChunkSettings = ChunkSettings()) -> list[Passage]:
     """The passages of one document, in file order."""
     splitter = _splitter(settings)
+    newlines = newline_offsets(document.text) if document.blocks else []
     out: list[Passage] = []
     for block in document.blocks:
         pieces = [(block.start, block.end)]
@@ -62,6 +80,6 @@ def chunk_document(document: Document, settings: ChunkSettings = ChunkSettings()
             out.append(Passage(
                 doc=document.doc, start=start, end=end, text=document.text[start:end],
                 heading=block.heading, title=document.title, year=document.year, kind=block.kind,
-                line=document.text.count("\n", 0, start) + 1,
+                line=line_at(newlines, start),
             ))
     return out

@@ -6,8 +6,11 @@ the URL lines under them), photo captions ("(December 10, Singapore; Photo: ASEF
 paragraph they illustrate) and paragraphs that continue on the next line without naming their subject
 ("They also ..."). Every block keeps its exact character span in the file's text.
 
-Does not chunk, embed or index. Text is read as UTF-8 with universal newlines (what
-`Path.read_text(encoding="utf-8")` returns), so offsets are into that string.
+A file that cannot be a document (not UTF-8, binary, or over the size limit a build passes to
+`check_size`) raises `UnreadableFile`, a `DocumentError` that carries the reason apart from the path,
+so a build can record why it skipped the file. Does not chunk, embed or index. Text is read as UTF-8
+with universal newlines (what `Path.read_text(encoding="utf-8")` returns), so offsets are into that
+string.
 """
 
 from __future__ import annotations
@@ -38,16 +41,38 @@ _HEADINGS = (  # (pattern, level); first match wins, checked only on short lines
 )
 
 
-def read_text(path: Path) -> str:
-    """The file's text as UTF-8 with universal newlines; DocumentError names the file otherwise."""
-    data = path.read_bytes()
+MB = 1024 * 1024  # what the messages (and `rag index --max-file-mb`) call a megabyte
+
+
+class UnreadableFile(DocumentError):
+    """A file that is no document: `str()` is "path: reason", `reason` alone is what a manifest records."""
+
+    def __init__(self, path: Path | str, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = str(path), reason
+
+
+def check_size(path: Path | str, size: int, max_bytes: int | None) -> None:
+    """UnreadableFile when `size` (the file's bytes) is over `max_bytes` (None: no limit)."""
+    if max_bytes is not None and size > max_bytes:
+        raise UnreadableFile(path, f"{size / MB:.1f} MB ({size:,} bytes) is over the limit of {max_bytes / MB:.3g} MB "
+                                   f"({max_bytes:,} bytes) per file; raise it with `rag index --max-file-mb`")
+
+
+def decode_text(data: bytes, path: Path | str) -> str:
+    """`data` as UTF-8 text with universal newlines; UnreadableFile names `path` otherwise."""
     if b"\x00" in data[:8192]:
-        raise DocumentError(f"{path}: looks binary (NUL bytes), not a text document")
+        raise UnreadableFile(path, "looks binary (NUL bytes), not a text document")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise DocumentError(f"{path}: not valid UTF-8 (byte {exc.start}: {data[exc.start:exc.start + 1]!r})") from None
+        raise UnreadableFile(path, f"not valid UTF-8 (byte {exc.start}: {data[exc.start:exc.start + 1]!r})") from None
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def read_text(path: Path) -> str:
+    """The file's text as UTF-8 with universal newlines; DocumentError (UnreadableFile) names the file otherwise."""
+    return decode_text(path.read_bytes(), path)
 
 
 def list_files(folder: Path) -> list[Path]:

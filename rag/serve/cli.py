@@ -1,6 +1,6 @@
 """The `rag` command: parse arguments, call the pipeline, print. Errors become one line on stderr.
 
-  rag index [DOCS] [--index DIR] [--model NAME] [--lock-timeout S]   build or update an index (incremental)
+  rag index [DOCS] [--index DIR] [--model NAME] [--lock-timeout S] [--max-file-mb MB]   build or update (incremental)
   rag search QUESTION [-k N] [--mode M] [--doc NAME] [--year YYYY] [--json]
   rag ask QUESTION [-k N] [--mode M] [--doc NAME] [--year YYYY] [--json] [--llm]
   rag eval --qa FILE --docs DIR [--json]
@@ -35,11 +35,16 @@ def _open(args, generator=None):
 
 
 def cmd_index(args) -> int:
+    from rag.errors import InputError
     from rag.pipeline import build_index
     from rag.serve.progress import progress_bars
 
+    if args.max_file_mb is not None and not args.max_file_mb > 0:
+        raise InputError(f"--max-file-mb of {args.max_file_mb:g} must be a positive number of megabytes")
+    max_bytes = None if args.max_file_mb is None else max(1, int(args.max_file_mb * 1024 * 1024))
     summary = build_index(args.docs, args.index, model=args.model, progress=None if args.quiet else progress_bars(),
-                          lock_timeout=LOCK_TIMEOUT if args.lock_timeout is None else args.lock_timeout)
+                          lock_timeout=LOCK_TIMEOUT if args.lock_timeout is None else args.lock_timeout,
+                          max_file_bytes=max_bytes)
     for warning in summary.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(summary)
@@ -111,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.add_argument("--lock-timeout", type=float, default=None, metavar="SECONDS",
                    help=f"how long to wait for another build of the same index (default {LOCK_TIMEOUT:g})")
+    p.add_argument("--max-file-mb", type=float, default=None, metavar="MB",
+                   help="skip document files bigger than this (default: the index's limit, else 10 MB)")
     p.set_defaults(func=cmd_index)
 
     def common(p) -> None:

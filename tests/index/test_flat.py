@@ -3,10 +3,14 @@ and without a filter, best-sentence similarities, BM25 scores, term statistics).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
+from rag.errors import IndexStateError
 from rag.index import local
+from rag.index.flat import LocalIndex
 from rag.ingest.sentences import split_sentences
 
 
@@ -46,3 +50,54 @@ def test_lexical_scores_and_term_stats(index):
     assert index.passages[int(np.argmax(scores))].doc == "cat.txt"
     stats = index.term_stats()
     assert stats.n == len(index.passages) and stats.df("cat") >= 1
+
+
+# ---- LocalIndex.decode: an index from its saved files' bytes, checked against each other and the manifest ----
+
+def saved_bytes(toy_index):
+    files = {p.relative_to(toy_index).as_posix(): p.read_bytes() for p in toy_index.rglob("*") if p.is_file()}
+    bm25 = {name.split("/", 1)[1]: data for name, data in files.items() if name.startswith("bm25/")}
+    return files, bm25
+
+
+def decode(toy_index, manifest=None, **changed):
+    files, bm25 = saved_bytes(toy_index)
+    parts = {"passages": files[local.PASSAGES], "dense": files[local.DENSE], "bm25": bm25,
+             "sentences": files[local.SENTENCES], "sentence_rows": files[local.SENTENCE_ROWS], **changed}
+    return LocalIndex.decode(toy_index, manifest or local.read_manifest(toy_index), **parts)
+
+
+def test_decode_gives_what_load_gives(toy_index, index):
+    made = decode(toy_index)
+    assert made.passages == index.passages and made.manifest == index.manifest
+    np.testing.assert_array_equal(made.vectors(), index.vectors())
+    np.testing.assert_array_equal(made.sentences, index.sentences)
+    np.testing.assert_array_equal(made.lexical_scores("cats purr"), index.lexical_scores("cats purr"))
+
+
+def test_decode_names_what_does_not_match(toy_index):
+    files, _ = saved_bytes(toy_index)
+    one_less = b"".join(files[local.PASSAGES].splitlines(keepends=True)[1:])
+    with pytest.raises(IndexStateError, match=r"inconsistent: \d+ passages, \d+ vectors"):
+        decode(toy_index, passages=one_less)
+    with pytest.raises(IndexStateError, match="dimension 64, manifest says 32"):
+        decode(toy_index, replace(local.read_manifest(toy_index), dim=32))
+    with pytest.raises(IndexStateError, match="sentence vectors do not match"):
+        decode(toy_index, sentences=files[local.SENTENCE_ROWS])
+    with pytest.raises(IndexStateError, match="could not be read") as info:
+        decode(toy_index, dense=b"garbage")
+    assert "\n" not in str(info.value)
+
+
+def test_texts_with_unicode_line_separators_round_trip(tmp_path, fake_embedder):
+    """passages.jsonl is split on "\\n" only: JSON leaves U+2028, U+2029 and U+0085 unescaped in a text."""
+    from rag.index.store import Manifest
+    from rag.types import Passage
+
+    texts = ["First\u2028line and\u2029more.", "Next\x85line.", "Plain text here."]
+    passages = [Passage(doc="a.txt", start=i * 40, end=i * 40 + len(t), text=t, heading=(), title="", year=None,
+                        kind="paragraph", line=i + 1) for i, t in enumerate(texts)]
+    sentences = fake_embedder.encode([p.text[s:e] for p in passages for s, e in split_sentences(p.text)])
+    manifest = Manifest(model="fake-hash", dim=64, chunk_size=1000, chunk_overlap=150, docs="d")
+    local.save(tmp_path / "index", manifest, passages, fake_embedder.encode(texts), sentences)
+    assert [p.text for p in local.load(tmp_path / "index").passages] == texts

@@ -3,6 +3,7 @@ answerer weighs question terms with."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -38,3 +39,81 @@ def test_idf_is_bm25s_smoothed_form(term, df):
     stats = lexical.term_stats(lexical.build(TEXTS))
     assert stats.idf(term) == pytest.approx(math.log(1 + (3 - df + 0.5) / (df + 0.5)))
     assert stats.idf("unicorn") > stats.idf("fish") > stats.idf("cat")  # rarer weighs more
+
+
+# ---- the vocabulary is numbered in sorted order (same files whatever PYTHONHASHSEED), scores unchanged ----
+
+def seed_texts() -> list[str]:
+    """Every passage context of the seeds: a real vocabulary of a few thousand terms."""
+    from conftest import SEEDS
+    from rag.ingest.chunk import chunk_document
+    from rag.ingest.load import list_files, parse, read_text
+
+    return [p.context() for path in list_files(SEEDS)
+            for p in chunk_document(parse(path.name, read_text(path)))]
+
+
+def queries() -> list[str]:
+    from conftest import ROOT
+
+    questions = [json.loads(line)["question"] for line in (ROOT / "eval" / "qa.jsonl").read_text("utf-8").splitlines()]
+    return questions + ["the and of", "unicorn zebra", "Ukraine Ukraine Ukraine support", "ASEAN 2021 summit", ""]
+
+
+def test_vocabulary_is_numbered_in_sorted_order():
+    model = lexical.build(TEXTS)
+    terms = [t for t in model.vocab_dict if t]
+    assert terms == sorted(terms) and list(model.vocab_dict.values()) == list(range(len(terms) + 1))
+    assert list(model.vocab_dict)[-1] == ""  # bm25s's empty-query token, last, as bm25s adds it
+
+
+def test_scores_are_those_of_bm25s_own_numbering():
+    """The same score for every passage and query as a bm25s model built from the same tokens by bm25s itself
+    (which numbers the vocabulary in set order): renumbering the columns changes no score, not even a bit."""
+    import bm25s
+
+    texts = seed_texts()
+    ours = lexical.build(texts)
+    theirs = bm25s.BM25()
+    theirs.index(lexical.tokenize(texts), show_progress=False)
+    assert set(ours.vocab_dict) == set(theirs.vocab_dict) and ours.scores["num_docs"] == theirs.scores["num_docs"]
+    for question in queries():
+        tokens = lexical.tokenize([question])[0]
+        expected = (np.asarray(theirs.get_scores(tokens), dtype=np.float32) if tokens
+                    else np.zeros(len(texts), np.float32))
+        np.testing.assert_array_equal(lexical.scores(ours, question), expected, err_msg=question)
+    mine, bm25s_own = lexical.term_stats(ours), lexical.term_stats(theirs)
+    assert all(mine.df(t) == bm25s_own.df(t) for t in bm25s_own.vocabulary if t)
+
+
+def test_same_texts_same_files(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        lexical.save(lexical.build(TEXTS[::-1] + TEXTS), tmp_path / name)
+    files = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert files and [(tmp_path / "a" / f).read_bytes() for f in files] == [(tmp_path / "b" / f).read_bytes() for f in files]
+    assert json.loads((tmp_path / "a" / "vocab.index.json").read_text("utf-8")) == lexical.build(TEXTS).vocab_dict
+
+
+def test_from_files_is_what_load_reads(tmp_path):
+    lexical.save(lexical.build(seed_texts()), tmp_path)
+    loaded = lexical.load(tmp_path)
+    made = lexical.from_files({p.name: p.read_bytes() for p in tmp_path.iterdir()})
+    assert made.vocab_dict == loaded.vocab_dict and list(made.vocab_dict) == list(loaded.vocab_dict)
+    assert (made.k1, made.b, made.method, made.idf_method, made.dtype, made.backend) == \
+        (loaded.k1, loaded.b, loaded.method, loaded.idf_method, loaded.dtype, loaded.backend)
+    for key in ("data", "indices", "indptr"):
+        np.testing.assert_array_equal(made.scores[key], loaded.scores[key])
+    assert made.scores["num_docs"] == loaded.scores["num_docs"] and made.nonoccurrence_array is None
+    for question in queries():
+        np.testing.assert_array_equal(lexical.scores(made, question), lexical.scores(loaded, question))
+
+
+def test_passages_of_stop_words_only_give_zero_scores(tmp_path):
+    """bm25s fails on an empty vocabulary; the model of such passages scores every query 0."""
+    model = lexical.build(["The and of.", "To be or not to be."])
+    lexical.save(model, tmp_path)
+    made = lexical.from_files({p.name: p.read_bytes() for p in tmp_path.iterdir()})
+    for m in (model, made):
+        np.testing.assert_array_equal(lexical.scores(m, "cats purr"), np.zeros(2, np.float32))
+        assert lexical.term_stats(m).df("cat") == 0 and lexical.term_stats(m).n == 2

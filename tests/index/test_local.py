@@ -12,6 +12,7 @@ import pytest
 
 from rag.errors import IndexStateError
 from rag.index import lexical
+from rag.index import generations
 from rag.index import local as store
 from rag.index.store import Manifest, file_fingerprint
 from rag.ingest.chunk import ChunkSettings, chunk_document
@@ -177,7 +178,7 @@ def test_crash_during_swap_is_recovered(tmp_path, toy_docs, fake_embedder, monke
             raise OSError("power cut (simulated)")
         return real_replace(src, dst)
 
-    monkeypatch.setattr(store.os, "replace", replace_then_crash)
+    monkeypatch.setattr(os, "replace", replace_then_crash)
     with pytest.raises(OSError, match="simulated"):
         save_small(tmp_path / "index", fake_embedder, passages[:2])
     monkeypatch.undo()
@@ -227,7 +228,7 @@ def test_recover_picks_the_index_the_crash_displaced(tmp_path, toy_docs, fake_em
             raise OSError("power cut (simulated)")
         return real_replace(src, dst)
 
-    monkeypatch.setattr(store.os, "replace", replace_then_crash)
+    monkeypatch.setattr(os, "replace", replace_then_crash)
     with pytest.raises(OSError):
         save_small(tmp_path / "index", fake_embedder, passages[:2])
     monkeypatch.undo()
@@ -260,7 +261,7 @@ def test_a_reader_gives_up_waiting_with_the_usual_message(tmp_path, toy_docs, fa
     from filelock import FileLock
 
     save_small(tmp_path / "index", fake_embedder, toy_passages(toy_docs))
-    monkeypatch.setattr(store, "SWAP_WAIT", 0.1)
+    monkeypatch.setattr(generations, "SWAP_WAIT", 0.1)
     with FileLock(store.lock_path(tmp_path / "index")):
         os.replace(tmp_path / "index", tmp_path / ".index.old")
         with pytest.raises(IndexStateError, match="no index at"):

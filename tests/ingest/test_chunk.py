@@ -1,11 +1,16 @@
-"""rag.chunk: exact spans, one block per passage, sentence-bounded splits of long paragraphs."""
+"""rag.ingest.chunk: exact spans, one block per passage, sentence-bounded splits of long paragraphs."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from conftest import SEEDS
-from rag.ingest.chunk import ChunkSettings, chunk_document
+from rag.ingest.chunk import ChunkSettings, chunk_document, line_at, newline_offsets
 from rag.errors import RagError
 from rag.ingest.load import parse, read_text
 from rag.ingest.sentences import split_sentences
@@ -149,3 +154,79 @@ def test_context_on_toy_markdown(toy_docs):
     p = chunk_document(d)[0]
     assert p.context() == "Fish > Habitat\n" + p.text
     assert "Habitat" not in p.text
+
+
+# ---- line numbers: bisected newline offsets give what counting from the start of the file gives ----
+
+def counted_lines(document, passages):
+    """The straightforward (quadratic) line of each passage: newlines before its start, plus one."""
+    return [document.text.count("\n", 0, p.start) + 1 for p in passages]
+
+
+@pytest.mark.parametrize("text", ["", "no newline", "\n", "a\n", "\nb", "a\n\nb\n", "\n\n\n", "x\ny\nz"])
+def test_line_at_is_the_newline_count_plus_one(text):
+    offsets = newline_offsets(text)
+    assert offsets == [i for i, c in enumerate(text) if c == "\n"]
+    for pos in range(len(text) + 1):
+        assert line_at(offsets, pos) == text.count("\n", 0, pos) + 1, (text, pos)
+
+
+@pytest.mark.parametrize("settings", SETTINGS, ids=lambda s: f"{s.chunk_size}/{s.chunk_overlap}")
+def test_seed_line_numbers_equal_the_counted_ones(seed_docs, settings):
+    for d in seed_docs:
+        passages = chunk_document(d, settings)
+        assert [p.line for p in passages] == counted_lines(d, passages)
+
+
+def generated_text(n_paragraphs: int, seed: int) -> str:
+    """Report-like text: headings, paragraphs of 1-12 sentences (some wrapped over lines), blank runs."""
+    rng = random.Random(seed)
+    words = "the harbour treaty minister visit trade energy cooperation region policy island talks".split()
+    parts = ["Generated Report 2024\n\n"]
+    for i in range(n_paragraphs):
+        if rng.random() < 0.1:
+            parts.append(f"Section {i} {rng.choice(words).title()}\n" + "\n" * rng.randint(0, 2))
+            continue
+        sentences = [" ".join(rng.choice(words) for _ in range(rng.randint(3, 25))).capitalize() + "."
+                     for _ in range(rng.randint(1, 12))]
+        parts.append(("\n" if rng.random() < 0.3 else " ").join(sentences) + "\n" * rng.randint(1, 3))
+    return "".join(parts)
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("settings", SETTINGS, ids=lambda s: f"{s.chunk_size}/{s.chunk_overlap}")
+def test_generated_line_numbers_equal_the_counted_ones(seed, settings):
+    d = parse("gen.txt", generated_text(300, seed))
+    passages = chunk_document(d, settings)
+    assert len(passages) > 100 and max(p.line for p in passages) > 500
+    assert [p.line for p in passages] == counted_lines(d, passages)
+
+
+_LINES = st.lists(st.one_of(
+    st.just(""), st.just("# Title"), st.just("Chapter 2"), st.just("(1) NATO"), st.just("- (1) A note."),
+    st.just("(Photo: ASEF)"), st.just("They also met."), st.just("https://example.org/x"),
+    st.text(alphabet=" abcXYZ.,;:!?()-#\t\ufeff", max_size=300),
+), max_size=60)
+
+
+@hypothesis_settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lines=_LINES, size=st.sampled_from([50, 120, 1000]))
+def test_any_text_line_numbers_equal_the_counted_ones(lines, size):
+    d = parse("any.txt", "\n".join(lines))
+    passages = chunk_document(d, ChunkSettings(size, size // 4))
+    assert [p.line for p in passages] == counted_lines(d, passages)
+
+
+class NoCount(str):
+    """A document text that refuses `count`: chunking must not count newlines from the start per passage."""
+
+    def count(self, *args):
+        raise AssertionError("chunk_document counted newlines in the whole text")
+
+
+def test_chunking_does_not_count_newlines_per_passage():
+    text = generated_text(200, 7)
+    d = parse("gen.txt", NoCount(text))
+    assert isinstance(d.text, NoCount)
+    passages = chunk_document(d, ChunkSettings(120, 30))
+    assert [p.line for p in passages] == [text.count("\n", 0, p.start) + 1 for p in passages]

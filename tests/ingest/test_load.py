@@ -1,4 +1,4 @@
-"""rag.load: titles, years, heading paths, footnotes, captions, continuations, and unreadable files."""
+"""rag.ingest.load: titles, years, heading paths, footnotes, captions, continuations, and unreadable files."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from conftest import SEED_2021, SEED_2025, SEEDS
 from rag.errors import DocumentError
-from rag.ingest.load import list_files, parse, read_text
+from rag.ingest.load import MB, UnreadableFile, check_size, decode_text, list_files, parse, read_text
 
 
 def load_all(folder):
@@ -309,3 +309,37 @@ def test_utf8_bom_markdown_title(tmp_path):
     (tmp_path / "fish.md").write_bytes("\ufeff# Fish\n\nFish swim.\n".encode("utf-8"))
     (d,), _ = load_all(tmp_path)
     assert d.title == "Fish"
+
+
+# ---- why a file is no document: the reason apart from the path, and the size limit ----
+
+@pytest.mark.parametrize("data, reason", [
+    (b"\x89PNG\r\n\x1a\n\x00\x00", "looks binary (NUL bytes), not a text document"),
+    ("Caf\xe9\n".encode("latin-1"), "not valid UTF-8 (byte 3: b'\\xe9')"),
+])
+def test_unreadable_file_carries_its_reason_apart_from_the_path(tmp_path, data, reason):
+    path = tmp_path / "bad.txt"
+    path.write_bytes(data)
+    for call in (lambda: read_text(path), lambda: decode_text(data, path)):
+        with pytest.raises(UnreadableFile) as info:
+            call()
+        assert isinstance(info.value, DocumentError)
+        assert info.value.reason == reason and info.value.path == str(path)
+        assert str(info.value) == f"{path}: {reason}"
+
+
+def test_decode_text_is_read_text(tmp_path):
+    path = tmp_path / "win.txt"
+    path.write_bytes(b"A\r\nB\rC\n")
+    assert decode_text(path.read_bytes(), path) == read_text(path) == "A\nB\nC\n"
+
+
+def test_check_size_names_the_file_its_size_and_the_limit():
+    check_size("docs/big.txt", 10 * MB, 10 * MB)  # at the limit: fine
+    check_size("docs/big.txt", 10**12, None)  # no limit
+    with pytest.raises(UnreadableFile) as info:
+        check_size("docs/big.txt", 12 * MB + 1, 10 * MB)
+    message = str(info.value)
+    assert message.startswith("docs/big.txt: 12.0 MB (12,582,913 bytes) is over the limit of 10 MB (10,485,760 bytes)")
+    assert "--max-file-mb" in message and "\n" not in message
+    assert info.value.reason == message.removeprefix("docs/big.txt: ")
