@@ -122,14 +122,15 @@ def build_index(
     index_dir: str | Path = DEFAULT_INDEX,
     *,
     model: str | None = None,
-    chunk_size: int = ChunkSettings.chunk_size,
-    chunk_overlap: int = ChunkSettings.chunk_overlap,
+    chunk_size: int | None = None,
+    chunk_overlap: int | None = None,
     embedder: Embedder | None = None,
     progress: Progress | None = None,
     lock_timeout: float = LOCK_TIMEOUT,
     max_file_bytes: int | None = None,
 ) -> BuildSummary:
-    """Index every `.txt`/`.md` file under `docs` into `index_dir`; returns what it did.
+    """Index every `.txt`/`.md` file under `docs` into `index_dir`; returns what it did. The model and
+    the chunk settings not given are the index's own (a new index: all-MiniLM-L6-v2, 1000/320).
 
     Waits up to `lock_timeout` seconds while another build of `index_dir` runs (RagError after that),
     then decides what to do from the index that build left. A file over `max_file_bytes` is skipped
@@ -140,21 +141,22 @@ def build_index(
 
 
 def update_index(docs: str | Path, index_dir: str | Path, *, model: str | None = None,
-                 chunk_size: int = ChunkSettings.chunk_size, chunk_overlap: int = ChunkSettings.chunk_overlap,
+                 chunk_size: int | None = None, chunk_overlap: int | None = None,
                  embedder: Embedder | None = None, progress: Progress | None = None,
                  lock_timeout: float = LOCK_TIMEOUT, max_file_bytes: int | None = None) -> tuple[BuildSummary, Index]:
     """`build_index`, also returning the up-to-date index (loaded at most once)."""
     if max_file_bytes is not None and (isinstance(max_file_bytes, bool) or not isinstance(max_file_bytes, int)
                                        or max_file_bytes < 1):
         raise RagError(f"max_file_bytes of {max_file_bytes!r} must be a whole number of bytes, at least 1")
+    if chunk_size is not None and chunk_overlap is not None:
+        ChunkSettings(chunk_size, chunk_overlap)  # bad values are refused before any wait
     store = open_store(index_dir)
     with _locked(store, lock_timeout, progress):
-        return _build(Path(docs), store, model, ChunkSettings(chunk_size, chunk_overlap), embedder, progress,
-                      max_file_bytes)
+        return _build(Path(docs), store, model, (chunk_size, chunk_overlap), embedder, progress, max_file_bytes)
 
 
-def _build(docs: Path, store: Store, model: str | None, settings: ChunkSettings, embedder: Embedder | None,
-           progress: Progress | None, max_bytes: int | None) -> tuple[BuildSummary, Index]:
+def _build(docs: Path, store: Store, model: str | None, chunking: tuple[int | None, int | None],
+           embedder: Embedder | None, progress: Progress | None, max_bytes: int | None) -> tuple[BuildSummary, Index]:
     t0 = time.perf_counter()
     store.check_replaceable()  # before any work: a build replaces the whole index
     paths = list_files(docs)
@@ -165,12 +167,16 @@ def _build(docs: Path, store: Store, model: str | None, settings: ChunkSettings,
     if store.exists():
         try:
             old = store.load()
-            recorded = old.manifest.model
+            recorded = old.manifest
         except IndexStateError as exc:
             reason = str(exc)
-            recorded = _recorded_model(store)  # a corrupted index is rebuilt with the model it had
+            recorded = _recorded(store)  # a corrupted index is rebuilt with the settings it had
     if model is None:
-        model = embedder.name if embedder else (recorded or DEFAULT_MODEL)
+        model = embedder.name if embedder else (recorded.model if recorded else DEFAULT_MODEL)
+    size, overlap = chunking
+    settings = ChunkSettings(
+        size if size is not None else recorded.chunk_size if recorded else ChunkSettings.chunk_size,
+        overlap if overlap is not None else recorded.chunk_overlap if recorded else ChunkSettings.chunk_overlap)
     reason = _reusable(old, model, settings, reason, embedder.dim if embedder else None)
     if reason and old is not None:
         old = None
@@ -232,9 +238,9 @@ def _build(docs: Path, store: Store, model: str | None, settings: ChunkSettings,
     return summary(len(passages), len(fresh)), index
 
 
-def _recorded_model(store: Store) -> str | None:
+def _recorded(store: Store) -> Manifest | None:
     try:
-        return store.read_manifest().model
+        return store.read_manifest()
     except IndexStateError:
         return None
 

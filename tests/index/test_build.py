@@ -395,3 +395,12 @@ def test_readers_do_not_take_the_build_lock(toy_index, fake_embedder):
     with FileLock(store.lock_path(toy_index)):
         retriever = Retriever.load(toy_index, embedder=fake_embedder)
         assert retriever.search("cats purr", k=1, mode="bm25")[0].doc == "cat.txt"
+
+
+def test_chunk_settings_not_given_are_the_index_own(toy_docs, tmp_path, fake_embedder, no_real_model):
+    index = tmp_path / "index"
+    build_index(toy_docs, index, embedder=fake_embedder, chunk_size=600, chunk_overlap=100)
+    again = build_index(toy_docs, index, embedder=fake_embedder)  # no settings named: kept, nothing rebuilt
+    assert not again.wrote and (store.load(index).manifest.chunk_size, store.load(index).manifest.chunk_overlap) == (600, 100)
+    changed = build_index(toy_docs, index, embedder=fake_embedder, chunk_size=800)
+    assert "chunk settings changed from 600/100 to 800/100" in changed.rebuilt_because
