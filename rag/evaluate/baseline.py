@@ -18,7 +18,7 @@ import numpy as np
 
 from rag.errors import RagError
 from rag.index.embed import Embedder
-from rag.ingest.load import list_files, read_text
+from rag.ingest.load import list_files, read_text, source_text
 from rag.search.names import mention_share, words
 from rag.types import Passage, Query
 
@@ -80,10 +80,7 @@ class NaiveRetriever:
         return set()
 
     def document_text(self, doc: str) -> str | None:
-        try:
-            return read_text(self.folder / doc)
-        except (OSError, RagError):
-            return None
+        return source_text(self.folder, doc)
 
     def clear_cache(self) -> None:
         """Nothing is cached."""

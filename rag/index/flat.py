@@ -69,6 +69,10 @@ class LocalIndex:
             raise IndexStateError(f"index at {str(path)!r} is inconsistent: sentence vectors do not match the passages")
         return cls(path, manifest, rows, index, model, vectors, starts)
 
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
     def passage_sentences(self, i: int) -> np.ndarray | None:
         if self.sentences is None:
             return None

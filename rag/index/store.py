@@ -20,6 +20,7 @@ from typing import Protocol
 
 import numpy as np
 
+from rag.errors import IndexStateError
 from rag.index.lexical import TermStats
 from rag.types import Passage
 
@@ -47,6 +48,7 @@ class Index(Protocol):
 
     manifest: Manifest
     passages: Sequence[Passage]
+    location: str  # where it was loaded from, for messages
 
     def vectors(self) -> np.ndarray:
         """Every passage's vector, in passage order."""
@@ -125,6 +127,26 @@ def _matches(path: Path, recorded: dict) -> bool:
         except OSError:
             return False
     return readable_fingerprint(path) == fingerprint
+
+
+def check_encoder(index: Index, name: str, dim: int) -> None:
+    """IndexStateError unless an encoder called `name` giving `dim`-dimensional vectors is the index's."""
+    m = index.manifest
+    if dim != m.dim:
+        raise IndexStateError(f"index at {index.location!r} has dimension {m.dim} (model {m.model!r}) but the "
+                              f"embedder {name!r} gives {dim}; rebuild the index with that model")
+    if name != m.model:
+        raise IndexStateError(f"index at {index.location!r} was built with model {m.model!r}, not {name!r}; "
+                              f"rebuild it with --model {name}")
+
+
+def check_fresh(index: Index) -> None:
+    """IndexStateError naming the source files that changed since `index` was built, if any."""
+    changed = stale_files(index.manifest)
+    if changed:
+        raise IndexStateError(
+            f"index at {index.location!r} is stale: {len(changed)} file(s) changed in {index.manifest.docs} since "
+            f"it was built ({', '.join(changed[:3])}{', ...' if len(changed) > 3 else ''}); run `rag index` to update it")
 
 
 def stale_files(manifest: Manifest) -> list[str]:

@@ -16,6 +16,7 @@ string.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
 
 from rag.errors import DocumentError
@@ -73,6 +74,22 @@ def decode_text(data: bytes, path: Path | str) -> str:
 def read_text(path: Path) -> str:
     """The file's text as UTF-8 with universal newlines; DocumentError (UnreadableFile) names the file otherwise."""
     return decode_text(path.read_bytes(), path)
+
+
+def source_text(folder: str | Path, doc: str) -> str | None:
+    """The text of document `doc` under `folder` as `read_text` gives it (the text spans index into),
+    cached while the file is unchanged; None when it cannot be read."""
+    path = Path(folder) / doc
+    try:
+        st = path.stat()
+        return _cached_text(str(path), st.st_mtime_ns, st.st_size)
+    except (OSError, DocumentError):
+        return None
+
+
+@lru_cache(maxsize=64)
+def _cached_text(path: str, mtime_ns: int, size: int) -> str:
+    return read_text(Path(path))
 
 
 def list_files(folder: Path) -> list[Path]:

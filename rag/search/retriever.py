@@ -14,28 +14,22 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
-from functools import cached_property, lru_cache
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
-from rag.errors import IndexStateError, RagError
 from rag.index.embed import Embedder, query_embedder
 from rag.index.lexical import TermStats
 from rag.index.factory import open_store
-from rag.index.store import Index, stale_files
-from rag.ingest.load import read_text
+from rag.index.store import Index, check_encoder, check_fresh
+from rag.ingest.load import source_text
 from rag.query import make_query, matching_docs
 from rag.search.aliases import Aliases
 from rag.search.names import PassageNames, needed_names
 from rag.search.rank import NAME_BONUS, YEAR_BONUS, rrf, top
 from rag.settings import DEFAULT_INDEX, DEFAULT_K, DEFAULT_MODE, YEAR
 from rag.types import Passage, Query
-
-@lru_cache(maxsize=64)
-def _file_text(path: str, mtime_ns: int, size: int) -> str:
-    return read_text(Path(path))
-
 
 class Retriever:
     """Searches one loaded index; safe to share between threads."""
@@ -61,24 +55,11 @@ class Retriever:
         it was built (IndexStateError names them; `rag.build_index` brings it up to date)."""
         index = open_store(index_dir).load()
         if check_sources:
-            changed = stale_files(index.manifest)
-            if changed:
-                raise IndexStateError(
-                    f"index at {str(index_dir)!r} is stale: {len(changed)} file(s) changed in {index.manifest.docs} "
-                    f"since it was built ({', '.join(changed[:3])}{', ...' if len(changed) > 3 else ''}); "
-                    f"run `rag index` to update it")
+            check_fresh(index)
         return cls(index, embedder)
 
     def _check(self, embedder: Embedder) -> None:
-        m = self.index.manifest
-        if embedder.dim != m.dim:
-            raise IndexStateError(
-                f"index at {str(self.index.path)!r} has dimension {m.dim} (model {m.model!r}) but the embedder "
-                f"{embedder.name!r} gives {embedder.dim}; rebuild the index with that model")
-        if embedder.name != m.model:
-            raise IndexStateError(
-                f"index at {str(self.index.path)!r} was built with model {m.model!r}, not {embedder.name!r}; "
-                f"rebuild it with --model {embedder.name}")
+        check_encoder(self.index, embedder.name, embedder.dim)
 
     @property
     def embedder(self) -> Embedder:
@@ -109,12 +90,7 @@ class Retriever:
 
     def document_text(self, doc: str) -> str | None:
         """The text of source document `doc` that passages and citations index into (None if unreadable)."""
-        path = Path(self.index.manifest.docs) / doc
-        try:
-            st = path.stat()
-            return _file_text(str(path), st.st_mtime_ns, st.st_size)
-        except (OSError, RagError):
-            return None
+        return source_text(self.index.manifest.docs, doc)
 
     def embed_query(self, question: str) -> np.ndarray:
         """The question's (1, dim) vector, cached for the last few questions."""
