@@ -244,7 +244,7 @@ def run_child(args: list[str]) -> None:
     "ready" once everything a build needs is imported, and "built" (then exits at once) when done."""
     import faiss  # noqa: F401 - imported (and warmed up) before "ready": a random kill lands in the build
 
-    from rag.index import lexical, local
+    from rag.index import lexical
     from rag.index.build import build_index
     from rag.ingest.chunk import chunk_document
     from rag.ingest.load import parse
@@ -265,7 +265,7 @@ def run_child(args: list[str]) -> None:
         if step == "after the swap" and Path(dst) == index:
             die()
 
-    local.os.replace = replace
+    os.replace = replace
     if step == "writing":
         lexical.save = die
     print("ready", flush=True)
