@@ -1,8 +1,13 @@
 """The web chat: `python app.py [--host H] [--port P] [--docs DIR] [--index DIR]`.
 
-Builds (or updates) the index of the documents folder on start, with progress on the console, loads
-the model and the index once for every session, and serves a Gradio chat on 127.0.0.1:7860 (or
-GRADIO_SERVER_PORT). Never creates a share link. Also serves the API endpoint `/ask`:
+Loads the model and the index once for every session and serves a Gradio chat on 127.0.0.1:7860 (or
+GRADIO_SERVER_PORT). The first start builds the index, with progress on the console; a later start
+(after a crash too) serves the index it finds at once and brings it up to date in the background.
+Uploads are indexed in the background as well, while questions are answered from the index as it
+was. Every torch, BLAS and faiss call runs on one thread and builds at a lower priority, so a build
+beside the questions does not slow them much (`rag.index.cpu`). Up to `QUEUE_SIZE` questions wait
+in the queue. Never creates a share link, and keeps the console to its own lines (no library debug
+logging). Also serves the API endpoint `/ask`:
 
     from gradio_client import Client
     Client("http://127.0.0.1:7860/").predict("When was the European Peace Facility set up?", api_name="/ask")
@@ -25,17 +30,23 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import gradio as gr  # noqa: E402
 
 from rag import InputError, RagError  # noqa: E402
+from rag.index.cpu import SERVE_THREADS, serve_threads  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
-from rag.serve.progress import STAGES, console_progress  # noqa: E402
+from rag.serve.progress import console_progress  # noqa: E402
 from rag.serve.render import (  # noqa: E402
     ALL_DOCS, EMPTY_SOURCES, answer_json, answer_markdown, doc_choices, escape_markdown, message_html,
     question_markdown, sources_html,
 )
-from rag.serve.uploads import MAX_UPLOAD_BYTES, add_documents  # noqa: E402
+from rag.serve.theme import CSS, THEME  # noqa: E402
+from rag.serve.uploads import MAX_UPLOAD_BYTES, UPLOAD_BUDGET_BYTES, size_text, start_upload  # noqa: E402
 from rag.settings import DEFAULT_DOCS, DEFAULT_INDEX, DEFAULT_K, DEFAULT_MODE, MAX_QUESTION_CHARS, MODES  # noqa: E402
 
 log = logging.getLogger("rag.app")
-CONCURRENCY = 4  # questions answered at once; the rest wait in the queue (none are dropped)
+CONCURRENCY = 4  # questions answered at once; the rest wait in the queue
+QUEUE_SIZE = 2000  # questions (and other queued events) that may wait; a burst of 1,000 at once is accepted
+POLL_SECONDS = 1.0  # how often a page that uploaded asks how the indexing is going
+QUIET_LOGGERS = ("bm25s", "abbreviations", "httpx", "httpcore", "faiss", "sentence_transformers", "transformers",
+                 "urllib3", "asyncio", "multipart", "PIL", "matplotlib")
 EXAMPLES = [
     "Which fighter jets did France announce for Ukraine?",
     "When was the European Peace Facility set up?",
@@ -43,37 +54,6 @@ EXAMPLES = [
     "What did the 2021 Bluebook say about ASEM?",
     "Who won the 2024 European Parliament elections?",
 ]
-
-CSS = """
-.gradio-container { max-width: 1400px !important; margin: 0 auto !important; }
-#title h1 { margin-bottom: 0; }
-#title p { margin-top: 4px; color: var(--body-text-color-subdued); }
-#sources-box { max-height: 560px; overflow-y: auto !important; padding-right: 6px; }
-.src-panel { display: flex; flex-direction: column; gap: 10px; font-size: 14px; line-height: 1.5; }
-.src-card { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 10px 12px;
-            background: var(--background-fill-primary); }
-.src-cited { border-left: 4px solid #d97706; }
-.src-title { font-size: 15px; }
-.src-doc { font-weight: 700; }
-.src-n { display: inline-block; background: #d97706; color: #fff; border-radius: 4px; padding: 0 6px;
-         font-weight: 600; font-size: 13px; margin-right: 4px; }
-.src-other .src-n { background: var(--neutral-400); }
-.src-path { color: var(--body-text-color-subdued); font-size: 13px; margin-top: 2px; }
-.src-meta { color: var(--body-text-color-subdued); font-size: 12px; font-family: var(--font-mono); margin-top: 2px; }
-.src-text { margin: 8px 0 0 0; white-space: normal; }
-.src-text mark { background: #fde68a; color: #1f2937; padding: 1px 2px; border-radius: 3px; }
-.src-more summary { cursor: pointer; font-weight: 600; padding: 4px 0; }
-.src-more .src-card { margin-top: 8px; }
-.src-abstain, .src-warn { border: 1px solid #f59e0b; background: #fffbeb; color: #78350f; border-radius: 8px;
-                          padding: 8px 12px; font-weight: 600; }
-.src-sup { color: #b45309; font-weight: 700; font-size: 11px; margin: 0 3px 0 1px; }
-.src-empty { color: var(--body-text-color-subdued); padding: 8px 2px; }
-#chat button.example { border: 1px solid var(--border-color-primary); border-radius: 10px;
-                       background: var(--background-fill-secondary); }
-#chat button.example:hover { border-color: #d97706; }
-#new-chat, #ask { white-space: nowrap; }
-#index-info { color: var(--body-text-color-subdued); font-size: 13px; }
-"""
 
 
 def build_demo(pipeline: Pipeline) -> gr.Blocks:
@@ -83,7 +63,9 @@ def build_demo(pipeline: Pipeline) -> gr.Blocks:
         return gr.update(choices=doc_choices(pipeline.retriever.passages))
 
     def index_info() -> str:
-        return f"Index: {pipeline.describe()}."
+        status = pipeline.indexing
+        busy = f" Updating it in the background: {status}." if status.busy else ""
+        return f"Index: {pipeline.describe()}.{busy}"
 
     # -- chat ----------------------------------------------------------------------------------
     def show_question(message, chat):
@@ -125,18 +107,23 @@ def build_demo(pipeline: Pipeline) -> gr.Blocks:
     def new_chat():
         return [], [], EMPTY_SOURCES, "", ""
 
-    # -- uploads -------------------------------------------------------------------------------
-    def upload(files, progress=gr.Progress()):
+    # -- uploads: saved at once, indexed in the background, followed by a timer -----------------
+    def upload(files, report):
         if not files:
-            return gr.update(), gr.update(), None, gr.update()
+            return gr.update(), gr.update(), None, gr.update(), report, gr.update()
         paths = [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in files]
-        progress(0, desc="Checking files")
+        new = start_upload(pipeline, [(p, None) for p in paths])
+        message = new.message(str(pipeline.indexing))
+        if not new.pending and report is not None and report.pending:  # keep following the earlier one
+            message, new = f"{message}\n\n{report.message(str(pipeline.indexing))}", report
+        return message, docs_update(), None, index_info(), new, gr.Timer(active=new.pending)
 
-        def on_progress(stage: str, done: int, total: int) -> None:
-            progress((done, max(total, 1)), desc=STAGES.get(stage, stage), unit="steps")
-
-        report = add_documents(pipeline, [(p, None) for p in paths], progress=on_progress)
-        return report.message(), docs_update(), None, index_info()
+    def follow(report):
+        """The timer's tick: how the indexing of this page's upload is going; stops once it is done."""
+        if report is None or report.pending:
+            status = str(pipeline.indexing)
+            return (report.message(status) if report else gr.update()), gr.update(), index_info(), gr.update()
+        return report.message(), docs_update(), index_info(), gr.Timer(active=False)
 
     # -- API -----------------------------------------------------------------------------------
     def ask(question: str, k: int = DEFAULT_K, mode: str = DEFAULT_MODE, doc: str = "",
@@ -175,8 +162,11 @@ def build_demo(pipeline: Pipeline) -> gr.Blocks:
                         doc = gr.Dropdown(doc_choices(pipeline.retriever.passages), value=ALL_DOCS, label="Only this document")
                     with gr.Accordion("Add your own documents", open=False):
                         files = gr.File(file_count="multiple", type="filepath", elem_id="upload", height=120,
-                                        label=f".txt or .md, UTF-8, up to {MAX_UPLOAD_BYTES // 2**20} MB each")
+                                        label=f".txt or .md, UTF-8, up to {size_text(MAX_UPLOAD_BYTES)} each "
+                                              f"({size_text(UPLOAD_BUDGET_BYTES)} at a time)")
                         upload_status = gr.Markdown(elem_id="upload-status")
+                        upload_report = gr.State(None)
+                        timer = gr.Timer(POLL_SECONDS, active=False)
                 info = gr.Markdown(index_info(), elem_id="index-info")
             with gr.Column(scale=4, min_width=360):
                 gr.Markdown("### Sources")
@@ -194,25 +184,35 @@ def build_demo(pipeline: Pipeline) -> gr.Blocks:
         for trigger in (clear.click, chatbot.clear):
             trigger(new_chat, None, [chatbot, turns, sources, message, pending], queue=False,
                     api_visibility="private")
-        files.upload(upload, [files], [upload_status, doc, files, info], concurrency_limit=1,
-                     api_visibility="private")
+        files.upload(upload, [files, upload_report], [upload_status, doc, files, info, upload_report, timer],
+                     concurrency_limit=1, api_visibility="private")
+        timer.tick(follow, [upload_report], [upload_status, doc, info, timer], queue=False, show_progress="hidden",
+                   api_visibility="private")
         demo.load(lambda: (docs_update(), index_info()), None, [doc, info], api_visibility="private")
         gr.api(ask, api_name="ask", concurrency_id="answer")
-    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=512)
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     return demo
 
 
-THEME = gr.themes.Soft(
-    primary_hue="amber", neutral_hue="slate",
-    font=["ui-sans-serif", "system-ui", "Segoe UI", "Helvetica", "Arial", "sans-serif"],
-    font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"],
-)
+def launch(demo: gr.Blocks, host: str, port: int, block: bool = True, **kwargs):
+    """Start serving `demo` (never with a share link; Gradio's own hints are not printed, only where
+    it listens) and, with `block`, serve until interrupted."""
+    result = demo.launch(server_name=host, server_port=port, share=False, show_error=True, theme=THEME, css=CSS,
+                         max_file_size="5mb", footer_links=["api"], quiet=True, prevent_thread_lock=True, **kwargs)
+    print(f"Running on local URL:  {demo.local_url.rstrip('/')}", file=sys.stderr, flush=True)
+    if block:
+        demo.block_thread()
+    return result
 
 
-def launch(demo: gr.Blocks, host: str, port: int, **kwargs):
-    """Start serving `demo` (never with a share link)."""
-    return demo.launch(server_name=host, server_port=port, share=False, show_error=True, theme=THEME, css=CSS,
-                       max_file_size="25mb", footer_links=["api"], **kwargs)
+def quiet_logging() -> None:
+    """Warnings and errors only, from us and from the libraries: some set their own loggers to DEBUG
+    when imported (bm25s) or configure the root logger (abbreviations), so the handler filters too."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", force=True)
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(logging.WARNING)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -228,10 +228,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    quiet_logging()
+    for name, value in SERVE_THREADS.items():  # before torch loads (numpy's BLAS is limited at run time)
+        os.environ.setdefault(name, value)
     print(f"Loading the model and the index of {args.docs!r} into {args.index!r} …", file=sys.stderr, flush=True)
     try:
-        pipeline = Pipeline.open(args.index, args.docs, keep_model=True, progress=console_progress())
+        serve_threads()
+        pipeline = Pipeline.open(args.index, args.docs, keep_model=True, progress=console_progress(),
+                                 background=True)
         pipeline.warm_up()
     except RagError as exc:
         print(f"app: error: {exc}", file=sys.stderr)
@@ -239,11 +243,26 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # e.g. an index path under a file
         print(f"app: error: {exc.strerror or exc}{f': {exc.filename!r}' if exc.filename else ''}", file=sys.stderr)
         return 1
-    for warning in pipeline.summary.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    print(f"Index ready: {pipeline.summary}", file=sys.stderr, flush=True)
+    quiet_logging()  # again: libraries imported since may have changed their loggers
+    if pipeline.summary is None:  # served as it was; the update runs in the background
+        print(f"Index ready: {pipeline.describe()}; bringing it up to date with {args.docs!r} in the background",
+              file=sys.stderr, flush=True)
+        pipeline.updating.add_done_callback(lambda done: report_update(
+            None if done.exception() else done.result(), done.exception()))
+    else:
+        report_update(pipeline.summary, None)
     launch(build_demo(pipeline), args.host, args.port)
     return 0
+
+
+def report_update(summary, error) -> None:
+    """One line on the console when the index was built or updated (or could not be)."""
+    if error is not None:
+        print(f"warning: updating the index failed: {error}", file=sys.stderr, flush=True)
+        return
+    for warning in summary.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"Index ready: {summary}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import shutil
 import socket
 import statistics
@@ -61,14 +62,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(docs: str, index: str, log_path: Path) -> tuple[subprocess.Popen, str]:
+def start_app(docs: str, index: str, log_path: Path, root: Path = ROOT) -> tuple[subprocess.Popen, str]:
+    """`python app.py` of the checkout at `root` on 127.0.0.1 and a free port; returns once it answers."""
     import httpx
 
     port = free_port()
     log = open(log_path, "w", encoding="utf-8")
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False")
     proc = subprocess.Popen([sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port), "--docs", docs,
-                             "--index", index], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                             "--index", index], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 300
@@ -83,6 +85,36 @@ def start_app(docs: str, index: str, log_path: Path) -> tuple[subprocess.Popen, 
         time.sleep(0.5)
     proc.kill()
     raise SystemExit(f"app.py did not start within 300 s; see {log_path}")
+
+
+def upload(url: str, name: str, text: str, timeout: float = 900) -> threading.Event:
+    """Upload `text` as the browser does (file upload, then the upload event through the queue); the
+    returned Event is set when the event completes (at once where the app indexes in the background)."""
+    import httpx
+
+    config = httpx.get(url + "config", timeout=30).json()
+    ids = {c["id"]: c for c in config["components"]}
+    file_id = next(i for i, c in ids.items() if c.get("props", {}).get("elem_id") == "upload")
+    fn_index, dep = next((n, d) for n, d in enumerate(config["dependencies"])
+                         if [file_id, "upload"] in [list(t) for t in d["targets"]])
+    [path] = httpx.post(url + "gradio_api/upload", files=[("files", (name, text.encode(), "text/plain"))],
+                        timeout=60).json()
+    data = [[{"path": path, "orig_name": name, "meta": {"_type": "gradio.FileData"}}] if i == file_id else None
+            for i in dep["inputs"]]
+    session = f"load{random.randrange(10**9)}"
+    httpx.post(url + "gradio_api/queue/join", json={"data": data, "fn_index": fn_index, "session_hash": session,
+               "event_data": None, "trigger_id": file_id}, timeout=30).raise_for_status()
+    done = threading.Event()
+
+    def follow() -> None:
+        with httpx.stream("GET", url + f"gradio_api/queue/data?session_hash={session}", timeout=timeout) as r:
+            for line in r.iter_lines():
+                if '"process_completed"' in line:
+                    break
+        done.set()
+
+    threading.Thread(target=follow, daemon=True).start()
+    return done
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -1,11 +1,15 @@
 """The one place that wires the stages: documents -> index -> retriever -> assistant.
 
 `Pipeline.open` brings the index of a documents folder up to date when asked (incrementally: cheap
-when nothing changed; a first build when there is none) and loads it once; `search` and `ask`
-check every question once (`rag.query`) and hand the checked `Query` down. `refresh` rebuilds after
-the documents changed and swaps the new index in under a lock while questions keep being answered
-from the old one. The CLI, the web app, `rag eval` and the calibration script go through here and
-nothing below it. Does not parse arguments, render, or hold any retrieval or answering logic.
+when nothing changed; a first build when there is none) and loads it once; with `background`, an
+index that is already there is served at once and brought up to date on a background thread (an app
+restarted after a crash answers from the index it had while it catches up). `search` and `ask` check
+every question once (`rag.query`) and hand the checked `Query` down. `refresh` rebuilds after the
+documents changed, warms the new index up and swaps it in under a lock while questions keep being
+answered from the old one; `refresh_in_background` does the same on one background thread at a lower
+priority (`rag.index.background`) and returns at once, and `indexing` says how far it got. The CLI,
+the web app, `rag eval` and the calibration script go through here and nothing below it. Does not
+parse arguments, render, or hold any retrieval or answering logic.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 
 from rag.answer.assistant import Assistant
@@ -20,6 +25,7 @@ from rag.answer.generate import Generator, OpenAICompatible  # noqa: F401 - for 
 from rag.answer.searcher import Searcher
 from rag.answer.weights import MIN_RELEVANCE  # noqa: F401 - for the calibration script
 from rag.errors import IndexStateError, RagError
+from rag.index.background import Done, Refresher, RefreshStatus
 from rag.index.build import BuildSummary, build_index, update_index  # noqa: F401 - build_index for the CLI
 from rag.index.embed import Embedder, SentenceTransformerEmbedder
 from rag.index.factory import open_store
@@ -30,6 +36,7 @@ from rag.types import Answer, Passage, Progress, Query
 
 log = logging.getLogger(__name__)
 Notify = Callable[[str], None]  # a one-line note for the person waiting ("building the index ...")
+WARM_UP_QUESTION = "What do the documents say about cooperation?"
 
 
 class Pipeline:
@@ -40,25 +47,31 @@ class Pipeline:
                  summary: BuildSummary | None = None):
         self.k, self.mode, self.generator, self.min_relevance = k, mode, generator, min_relevance
         self.summary = summary  # what the last build did, when this pipeline built
-        self.lock = threading.RLock()  # held by a refresh (and by an upload around it)
+        self.lock = threading.RLock()  # held by a refresh, from the build to the swap
         self._source: tuple[str, str, Embedder | None, Progress | None] | None = None
-        self._set(searcher)
+        self._refresher = Refresher(self.refresh)  # its thread starts on the first request
+        self.updating: Future | None = None  # the background update `open(background=True)` started
+        self._pair = self._make_pair(searcher)  # one reference, swapped whole: a question in flight
+        # keeps the pair it started with
 
-    def _set(self, searcher: Searcher) -> None:
-        # One reference, swapped whole: a question in flight keeps the pair it started with.
-        self._pair = (searcher, Assistant(searcher, k=self.k, mode=self.mode, generator=self.generator,
-                                          min_relevance=self.min_relevance))
+    def _make_pair(self, searcher: Searcher) -> tuple[Searcher, Assistant]:
+        return searcher, Assistant(searcher, k=self.k, mode=self.mode, generator=self.generator,
+                                   min_relevance=self.min_relevance)
 
     @classmethod
     def open(cls, index: str | Path = DEFAULT_INDEX, docs: str | Path | None = None, *,
              default_docs: str | Path = DEFAULT_DOCS, update: bool = True, model: str | None = None,
              embedder: Embedder | None = None, keep_model: bool = False, progress: Progress | None = None,
-             notify: Notify | None = None, lock_timeout: float = LOCK_TIMEOUT, **options) -> Pipeline:
+             notify: Notify | None = None, lock_timeout: float = LOCK_TIMEOUT, background: bool = False,
+             **options) -> Pipeline:
         """The pipeline over `index`, kept up to date with the documents folder `docs` (None: the folder
         the index was built from, or `default_docs` when there is no index yet). With `update`, changed
         documents are indexed (incrementally) before the index is loaded, once; without, a stale index
-        is refused. `keep_model` loads the embedding model once for builds and questions alike (a
-        long-running app). `options` go to `Pipeline` (k, mode, generator, min_relevance)."""
+        is refused. With `background` (and `update`), an index of that folder that loads is served as
+        it is and updated by `refresh_in_background`, started before this returns (its Future is
+        `updating`); a missing, broken or other folder's index is built first as without it.
+        `keep_model` loads the embedding model once for builds and questions alike (a long-running
+        app). `options` go to `Pipeline` (k, mode, generator, min_relevance)."""
         if keep_model and embedder is None:
             embedder = SentenceTransformerEmbedder(model or DEFAULT_MODEL)
         if not update:
@@ -76,6 +89,12 @@ class Pipeline:
                 folder, first = str(default_docs), True
             if not Path(folder).is_dir():  # the documents moved away: search what was indexed
                 return cls(Retriever.load(index, embedder=embedder, check_sources=False), **options)
+        if background and not first:
+            pipeline = cls._open_existing(index, folder, embedder, options)
+            if pipeline is not None:
+                pipeline._source = (folder, str(index), embedder, progress)
+                pipeline.updating = pipeline.refresh_in_background()
+                return pipeline
         summary, loaded = update_index(folder, index, model=model, embedder=embedder, progress=progress,
                                        lock_timeout=lock_timeout)
         if notify and summary.wrote and not first:
@@ -83,6 +102,20 @@ class Pipeline:
         pipeline = cls(Retriever(loaded, embedder), summary=summary, **options)
         pipeline._source = (folder, str(index), embedder, progress)
         return pipeline
+
+    @classmethod
+    def _open_existing(cls, index: str | Path, folder: str, embedder: Embedder | None,
+                       options: dict) -> Pipeline | None:
+        """The pipeline over the index as it is on disk, or None when there is none that loads, it was
+        built from another folder or with another model (those are built in the foreground)."""
+        try:
+            retriever = Retriever.load(index, embedder=embedder, check_sources=False)
+        except (RagError, OSError) as exc:
+            log.info("not serving the index at %r before updating it: %s", str(index), exc)
+            return None
+        if Path(retriever.index.manifest.docs) != Path(folder).resolve():
+            return None
+        return cls(retriever, **options)
 
     @property
     def retriever(self) -> Searcher:
@@ -130,15 +163,40 @@ class Pipeline:
         """Ask once, so that the first person does not pay for lazy set-up (model, tokenizer, caches);
         a corpus the question does not suit is no error (the first real question will say why)."""
         try:
-            self.ask("What do the documents say about cooperation?")
+            self.ask(WARM_UP_QUESTION)
         except RagError as exc:
             log.warning("warm-up question failed: %s", exc)
 
     def refresh(self, progress: Progress | None = None) -> BuildSummary:
-        """Bring the index up to date with its documents folder and swap it in (callers wait their turn)."""
+        """Bring the index up to date with its documents folder, warm it up and swap it in (callers
+        wait their turn)."""
         folder, index, embedder, default_progress = self._source or (str(self.docs_dir), "", None, None)
         with self.lock:
             summary, loaded = update_index(folder, index, embedder=embedder, progress=progress or default_progress)
-            self.summary = summary
-            self._set(Retriever(loaded, embedder))
+            pair = self._make_pair(Retriever(loaded, embedder))
+            self._warm(pair)
+            self.summary, self._pair = summary, pair
         return summary
+
+    def refresh_in_background(self, progress: Progress | None = None, on_done: Done | None = None) -> Future:
+        """`refresh` on the background thread; returns its Future (of the BuildSummary) at once. Asked
+        while one runs, one more refresh follows it for all who asked meanwhile. `on_done(summary or
+        None, error or None)` runs on that thread before the Future is resolved."""
+        self.docs_dir  # noqa: B018 - IndexStateError now, not on the background thread
+        return self._refresher.request(progress or self._source[3], on_done)
+
+    @property
+    def indexing(self) -> RefreshStatus:
+        """What the background refresh is doing (idle when none was asked for)."""
+        return self._refresher.status()
+
+    def _warm(self, pair: tuple[Searcher, Assistant]) -> None:
+        """Ask `pair` once before it is swapped in, so that the first person after a refresh does not
+        pay for its lazy set-up (aliases, names, term statistics); any failure is only logged."""
+        searcher, assistant = pair
+        try:
+            years = sorted({y for y in searcher.years.values() if y})
+            assistant.answer(make_query(WARM_UP_QUESTION, k=self.k, mode=self.mode, docs=tuple(searcher.docs),
+                                        years=years), [])
+        except Exception as exc:  # noqa: BLE001 - warming up is a courtesy; the index itself is fine
+            log.warning("warm-up question on the new index failed: %s", exc)

@@ -1,8 +1,13 @@
-"""app.py in-process with the fake embedder: start-up (bad paths and settings are one line, not a traceback)
-and the chat, API and upload handlers around one shared Pipeline. (The running app is tested in
-test_app_e2e.py and test_browser.py.)"""
+"""app.py in-process with the fake embedder: start-up (bad paths and settings are one line, not a traceback;
+a restart serves the index it finds at once and updates it in the background), a quiet console, and the
+chat, API and upload handlers around one shared Pipeline (an upload returns at once and is indexed in the
+background). (The running app is tested in test_app_e2e.py and test_browser.py.)"""
 
 from __future__ import annotations
+
+import logging
+import threading
+import time
 
 import gradio as gr
 import pytest
@@ -11,6 +16,33 @@ import app
 from conftest import FakeEmbedder
 from rag.pipeline import Pipeline
 from rag.serve.render import ALL_DOCS, EMPTY_SOURCES
+
+
+@pytest.fixture(autouse=True)
+def restore_logging():
+    """app.main configures the root logger; put it back for the other tests."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.fixture
+def gate(monkeypatch):
+    """Builds (encode calls with more than one text) wait until `gate.set()`; questions do not."""
+    gate = threading.Event()
+    real = FakeEmbedder.encode
+
+    def encode(self, texts):
+        texts = list(texts)
+        if len(texts) > 1:
+            assert gate.wait(30), "the test never opened the gate"
+        return real(self, texts)
+
+    monkeypatch.setattr(FakeEmbedder, "encode", encode)
+    yield gate
+    gate.set()
 
 
 @pytest.fixture
@@ -110,13 +142,91 @@ def test_api_ask_returns_the_answer_json_or_a_gradio_error(handlers):
             handlers["ask"]("cats", **kwargs)
 
 
-def test_upload_handler_adds_the_document_and_refreshes_the_filter(handlers, tmp_path):
+def test_upload_returns_at_once_and_is_indexed_in_the_background(handlers, tmp_path, gate):
     good = tmp_path / "incoming" / "otters.md"
     good.parent.mkdir()
     good.write_text("# Otters\n\nSea otters hold hands while sleeping.\n", encoding="utf-8")
-    steps = []
-    message, doc_update, files, info = handlers["upload"]([str(good)], progress=lambda *a, **kw: steps.append(a))
-    assert "Added 1 document: **otters.md**" in message and files is None
-    assert ("Otters — otters.md", "otters.md") in doc_update["choices"] and info.startswith("Index: 7 documents")
-    assert steps and handlers["pipeline"].search("otters", mode="bm25")[0].doc == "otters.md"
-    assert handlers["upload"]([], progress=lambda *a, **kw: None)[2] is None
+    pipeline = handlers["pipeline"]
+    t0 = time.monotonic()
+    message, doc_update, files, info, report, timer = handlers["upload"]([str(good)], None)
+    assert time.monotonic() - t0 < 5 and report.pending  # the build is held at the gate: it did not wait for it
+    assert "Saved 1 document: **otters.md**. It is being indexed in the background" in message
+    assert "questions are answered from the documents indexed before" in message and files is None
+    assert timer.active is True and "Updating it in the background" in info
+    # meanwhile a question is answered from the index as it was, and the timer says how it is going
+    chat, _, sources = handlers["respond"]("Do sea otters hold hands?", [], [], 3, "bm25", ALL_DOCS)
+    assert chat[-1]["role"] == "assistant" and "otters.md" not in sources
+    ticking, _, info, timer = handlers["follow"](report)
+    assert "Indexing:" in ticking and "being indexed" in ticking and timer == gr.update()
+    gate.set()
+    report.future.result(10)
+    message, doc_update, info, timer = handlers["follow"](report)
+    assert "Added 1 document: **otters.md**. It is searchable now." in message and timer.active is False
+    assert ("Otters — otters.md", "otters.md") in doc_update["choices"] and info == "Index: 7 documents, 11 passages."
+    assert pipeline.search("otters", mode="bm25")[0].doc == "otters.md"
+    assert handlers["upload"]([], None)[2] is None
+
+
+def test_an_upload_over_the_budget_is_refused_with_a_reason(handlers, tmp_path, monkeypatch, gate):
+    from rag.serve import uploads
+
+    monkeypatch.setattr(uploads, "UPLOAD_BUDGET_BYTES", 100)
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    (incoming / "first.txt").write_text("Herons " * 12, encoding="utf-8")  # 84 bytes
+    (incoming / "second.txt").write_text("Egrets " * 12, encoding="utf-8")
+    message, *_, first, _ = handlers["upload"]([str(incoming / "first.txt")], None)
+    assert first.pending and first.saved == ["first.txt"]
+    message, *_, second, timer = handlers["upload"]([str(incoming / "second.txt")], None)
+    assert second.saved == [] and not second.pending and timer.active is False
+    assert "still being indexed (at most 1 KB may wait at a time); try again" in message
+    gate.set()
+    first.future.result(10)
+    message, *_, third, _ = handlers["upload"]([str(incoming / "second.txt")], None)
+    assert third.saved == ["second.txt"]  # the budget is free again
+    third.future.result(10)
+
+
+def test_main_restarted_serves_the_old_index_at_once_and_updates_it_in_the_background(
+        toy_docs, tmp_path, capsys, fake_model, monkeypatch, gate):
+    served = []
+    monkeypatch.setattr(app, "launch", lambda demo, host, port, **kw: served.append(demo))
+    monkeypatch.setattr(Pipeline, "warm_up", lambda self: None)
+    demos = []
+    real_build_demo = app.build_demo
+    monkeypatch.setattr(app, "build_demo", lambda pipeline: demos.append(pipeline) or real_build_demo(pipeline))
+    args = ["--docs", str(toy_docs), "--index", str(tmp_path / "index")]
+    gate.set()
+    assert app.main(args) == 0  # the first start builds before serving
+    assert "Index ready:" in capsys.readouterr().err
+    gate.clear()
+    (toy_docs / "otters.md").write_text("# Otters\n\nSea otters hold hands while sleeping.\n", encoding="utf-8")
+    t0 = time.monotonic()
+    assert app.main(args) == 0  # as after a crash: a document the index does not have yet
+    assert time.monotonic() - t0 < 10 and len(served) == 2  # served while the update waits at the gate
+    pipeline = demos[-1]
+    assert pipeline.indexing.busy and "otters.md" not in pipeline.docs
+    assert "otters.md" not in {p.doc for p in pipeline.ask("Do sea otters hold hands?", mode="bm25").passages}
+    err = capsys.readouterr().err
+    assert "Index ready: 6 documents, 10 passages; bringing it up to date with" in err and "in the background" in err
+    gate.set()
+    pipeline.updating.result(10)
+    assert pipeline.ask("Do sea otters hold hands?", mode="bm25").passages[0].doc == "otters.md"
+    assert "1 added" in capsys.readouterr().err
+
+
+def test_the_console_stays_quiet(capsys):
+    import bm25s  # noqa: F401 - sets its own logger to DEBUG when imported
+
+    app.quiet_logging()
+    logging.getLogger("bm25s").setLevel(logging.DEBUG)
+    logging.getLogger("bm25s").debug("Building index from tokens")
+    logging.getLogger("abbreviations").info("chatty")
+    logging.getLogger("rag.app").warning("a real problem")
+    err = capsys.readouterr().err
+    assert "Building index" not in err and "chatty" not in err and "WARNING rag.app: a real problem" in err
+
+
+def test_the_queue_takes_a_burst_of_a_thousand(handlers):
+    demo = app.build_demo(handlers["pipeline"])
+    assert demo._queue.max_size == app.QUEUE_SIZE >= 1000 + app.CONCURRENCY

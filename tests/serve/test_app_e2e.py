@@ -1,11 +1,14 @@
 """End to end: `python app.py` on a copy of seeds/ (real model, first-run index build) in a subprocess
-on a free port, called through gradio_client's `/ask` endpoint and raw HTTP."""
+on a free port (127.0.0.1), called through gradio_client's `/ask` endpoint and raw HTTP: answers, a quiet
+console, an upload indexed in the background, and a restart after a crash that serves at once."""
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -33,10 +36,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(root: Path, port_via_env: bool = True) -> SimpleNamespace:
-    """`python app.py` on a fresh copy of the seeds; returns once it answers HTTP (or fails with its log)."""
+def start_app(root: Path, port_via_env: bool = True, copy: bool = True) -> SimpleNamespace:
+    """`python app.py` on a fresh copy of the seeds (with `copy`; else on root/docs and root/index as
+    they are); returns once it answers HTTP (or fails with its log)."""
     docs, index, log_path = root / "docs", root / "index", root / "app.log"
-    shutil.copytree(SEEDS, docs)
+    if copy:
+        shutil.copytree(SEEDS, docs)
     port = free_port()
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1")
     cmd = [sys.executable, "app.py", "--docs", str(docs), "--index", str(index)]
@@ -96,6 +101,12 @@ def test_first_run_builds_the_index_with_progress_and_no_share_link(app):
     assert "gradio.live" not in log and "public URL" not in log.lower()
     assert (app.index / "manifest.json").exists()
     assert sorted(p.name for p in app.docs.iterdir()) == sorted([SEED_2025, SEED_2021])
+
+
+def test_the_console_is_quiet(app):
+    log = app.log_path.read_text(encoding="utf-8")
+    for noise in ("To create a public link", "share=True", "DEBUG", "INFO", "Building index from"):
+        assert noise not in log, log
 
 
 def test_only_the_ask_endpoint_is_public(client):
@@ -188,3 +199,72 @@ def test_help_lists_the_options():
 def test_page_html(app):
     page = httpx.get(app.url, timeout=10)
     assert page.status_code == 200 and "Ask the documents" in page.text
+
+
+def upload_via_http(url: str, name: str, text: str, timeout: float = 60) -> str:
+    """Upload `text` as the browser does (file upload, then the upload event); returns the status
+    Markdown the event answered with."""
+    config = httpx.get(url + "config", timeout=30).json()
+    file_id = next(c["id"] for c in config["components"] if c.get("props", {}).get("elem_id") == "upload")
+    fn_index, dep = next((n, d) for n, d in enumerate(config["dependencies"])
+                         if [file_id, "upload"] in [list(t) for t in d["targets"]])
+    [path] = httpx.post(url + "gradio_api/upload", files=[("files", (name, text.encode(), "text/plain"))],
+                        timeout=30).json()
+    data = [[{"path": path, "orig_name": name, "meta": {"_type": "gradio.FileData"}}] if i == file_id else None
+            for i in dep["inputs"]]
+    session = f"test{random.randrange(10**9)}"
+    httpx.post(url + "gradio_api/queue/join", json={"data": data, "fn_index": fn_index, "session_hash": session,
+               "event_data": None, "trigger_id": file_id}, timeout=30).raise_for_status()
+    with httpx.stream("GET", url + f"gradio_api/queue/data?session_hash={session}", timeout=timeout) as events:
+        for line in events.iter_lines():
+            if '"process_completed"' in line:
+                return json.loads(line.removeprefix("data:").strip())["output"]["data"][0]
+    raise AssertionError("the upload event never completed")
+
+
+def searchable(client, question: str, doc: str, seconds: float) -> dict:
+    """Ask `question` about `doc` until the index has it (or fail after `seconds`)."""
+    from gradio_client.exceptions import AppError
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return client.predict(question, doc=doc, mode="bm25", api_name="/ask")
+        except AppError as exc:
+            if "no document" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(1)
+
+
+def test_an_upload_returns_at_once_and_is_indexed_in_the_background(app, client):
+    text = "# Heron Notes\n\n" + "\n\n".join(f"Grey herons nest in colony {i} beside the lake." for i in range(300))
+    t0 = time.monotonic()
+    status = upload_via_http(app.url, "heron notes.md", text)
+    assert time.monotonic() - t0 < 15, "the upload waited for the index build"
+    assert "Saved 1 document: **heron\\_notes.md**. It is being indexed in the background" in status, status
+    assert client.predict(ANSWERABLE, api_name="/ask")["abstained"] is False  # answered meanwhile
+    result = searchable(client, "Where do grey herons nest?", "heron_notes.md", 180)
+    assert result["passages"] and {p["doc"] for p in result["passages"]} == {"heron_notes.md"}
+
+
+def test_a_restart_after_a_crash_serves_at_once_and_catches_up_in_the_background(tmp_path):
+    first = start_app(tmp_path)
+    first.proc.send_signal(signal.SIGKILL)  # a crash: no clean shutdown
+    first.proc.wait(timeout=10)
+    first.log.close()
+    text = "# Kestrel Survey\n\n" + "\n\n".join(f"Kestrels hover over meadow {i} before they dive." for i in range(400))
+    (tmp_path / "docs" / "kestrels.md").write_text(text, encoding="utf-8")
+    again = start_app(tmp_path, copy=False)
+    try:
+        log = again.log_path.read_text(encoding="utf-8")
+        assert "bringing it up to date with" in log and "in the background" in log
+        assert "1 added" not in log, "the app indexed before it served"
+        from gradio_client import Client
+
+        client = Client(again.url, verbose=False)
+        assert client.predict(ANSWERABLE, api_name="/ask")["abstained"] is False  # from the index it had
+        result = searchable(client, "What do kestrels do before they dive?", "kestrels.md", 240)
+        assert {p["doc"] for p in result["passages"]} == {"kestrels.md"}
+        assert "1 added" in again.log_path.read_text(encoding="utf-8")
+    finally:
+        stop_app(again)

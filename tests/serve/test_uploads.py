@@ -74,7 +74,8 @@ def test_check_upload_accepts_utf8_text(tmp_path):
     ("utf16.txt", "hello".encode("utf-16"), "not valid UTF-8|binary"),
     ("empty.txt", b"", "empty"),
     ("blank.md", b"  \n\n ", "empty"),
-    ("huge.txt", b"a" * (uploads.MAX_UPLOAD_BYTES + 1), r"too big \(5\.0 MB; the limit is 5 MB\)"),
+    pytest.param("huge.txt", b"a" * (uploads.MAX_UPLOAD_BYTES + 1),
+                 r"too big \(256 KB; the limit is 256 KB, what can be indexed in a minute or two\)", id="huge"),
 ])
 def test_check_upload_rejects_with_a_clear_reason(tmp_path, name, data, reason):
     path = write(tmp_path, name, data)

@@ -1,0 +1,65 @@
+"""How a long-running app shares the CPUs between answering questions and building an index.
+
+Left alone, every thread that runs torch gets its own team of intra-op threads (one per core it
+sees), and OpenMP, OpenBLAS and faiss threads spin while they wait for work: four question threads
+and a build on 2 cores can keep ten threads busy (more where a CPU quota hides how few cores there
+are), and a 20 ms question was reported to take 500 ms beside a build. `SERVE_THREADS` (set in
+the environment before numpy or torch is imported) and `serve_threads()` (at run time) give every
+torch, BLAS and faiss call one thread: questions run side by side in their own threads instead.
+`background_priority()` lowers the scheduling priority of the calling thread (Linux only), for the
+thread that builds, so that the kernel hands a core to a question first. Does not start threads,
+build or search.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+
+log = logging.getLogger(__name__)
+
+# Read once by each library when it loads: set them (os.environ.setdefault) before importing numpy/torch.
+SERVE_THREADS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+BACKGROUND_NICE = 10  # added to a background build thread's nice value (0 -> 10: about 1/10 of a core's share)
+
+
+def serve_threads(threads: int = 1) -> None:
+    """Limit torch (intra-op and, when still possible, inter-op), faiss and BLAS to `threads` threads
+    per calling thread. Call once, before the first question or build."""
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(threads)
+    except RuntimeError:  # only allowed before the first parallel work; the default is harmless then
+        pass
+    try:
+        import faiss
+
+        faiss.omp_set_num_threads(threads)
+    except (ImportError, AttributeError):
+        pass
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(threads)
+    except ImportError:
+        pass
+
+
+def background_priority(step: int = BACKGROUND_NICE) -> bool:
+    """Lower the calling thread's scheduling priority by `step` nice levels (Linux, where each thread
+    has its own nice value; elsewhere nothing is changed). True when it was lowered. It cannot be
+    raised again without privileges: call it only on a thread that does background work until it ends."""
+    if not sys.platform.startswith("linux") or step <= 0:
+        return False
+    try:
+        tid = threading.get_native_id()
+        now = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, now + step))
+    except (OSError, AttributeError) as exc:  # e.g. a sandbox that forbids it: run at the usual priority
+        log.debug("could not lower the priority of the build thread: %s", exc)
+        return False
+    return True
