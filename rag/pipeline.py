@@ -29,6 +29,7 @@ from rag.index.background import Done, Refresher, RefreshStatus
 from rag.index.build import BuildSummary, build_index, update_index  # noqa: F401 - build_index for the CLI
 from rag.index.embed import Embedder, SentenceTransformerEmbedder
 from rag.index.factory import open_store
+from rag.index.store import stale_files
 from rag.query import clean_history, make_query, precheck  # noqa: F401 - precheck for front ends
 from rag.search.retriever import Retriever
 from rag.settings import DEFAULT_DOCS, DEFAULT_INDEX, DEFAULT_K, DEFAULT_MODE, DEFAULT_MODEL, LOCK_TIMEOUT
@@ -60,12 +61,14 @@ class Pipeline:
 
     @classmethod
     def open(cls, index: str | Path = DEFAULT_INDEX, docs: str | Path | None = None, *,
-             default_docs: str | Path = DEFAULT_DOCS, update: bool = True, model: str | None = None,
+             default_docs: str | Path | None = DEFAULT_DOCS, update: bool = True, model: str | None = None,
              embedder: Embedder | None = None, keep_model: bool = False, progress: Progress | None = None,
              notify: Notify | None = None, lock_timeout: float = LOCK_TIMEOUT, background: bool = False,
              **options) -> Pipeline:
         """The pipeline over `index`, kept up to date with the documents folder `docs` (None: the folder
-        the index was built from, or `default_docs` when there is no index yet). With `update`, changed
+        the index was built from, or `default_docs` when there is no index yet; with neither, a missing
+        index is an error; an index whose documents did not change is loaded without waiting for any
+        build, and a corrupted one is refused: `rag index` rebuilds it). With `update`, changed
         documents are indexed (incrementally) before the index is loaded, once; without, a stale index
         is refused. With `background` (and `update`), an index of that folder that loads is served as
         it is and updated by `refresh_in_background`, started before this returns (its Future is
@@ -77,18 +80,26 @@ class Pipeline:
         if not update:
             return cls(Retriever.load(index, embedder=embedder), **options)
         folder, first = (str(docs) if docs is not None else None), False
-        if folder is None:
+        if folder is None:  # the index as it is, updated only when its documents changed
             store = open_store(index)
             try:
-                folder = store.read_manifest().docs
+                manifest = store.read_manifest()
             except IndexStateError:
-                if store.exists() or not Path(default_docs).is_dir():
+                if store.exists() or default_docs is None or not Path(default_docs).is_dir():
                     raise
                 if notify:
                     notify(f"no index at {str(index)!r} yet; building it from {str(default_docs)!r}")
                 folder, first = str(default_docs), True
-            if not Path(folder).is_dir():  # the documents moved away: search what was indexed
-                return cls(Retriever.load(index, embedder=embedder, check_sources=False), **options)
+            else:
+                folder, changed = manifest.docs, stale_files(manifest)  # [] when the documents are gone
+                if not changed:  # loaded as it is, without waiting for any build's lock
+                    pipeline = cls(Retriever.load(index, embedder=embedder, check_sources=False), **options)
+                    if Path(folder).is_dir():
+                        pipeline._source = (folder, str(index), embedder, progress)
+                    return pipeline
+                if notify:
+                    notify(f"index at {str(index)!r} is stale ({len(changed)} changed in {folder}: "
+                           f"{', '.join(changed[:3])}{', ...' if len(changed) > 3 else ''}); updating it")
         if background and not first:
             pipeline = cls._open_existing(index, folder, embedder, options)
             if pipeline is not None:
@@ -97,8 +108,9 @@ class Pipeline:
                 return pipeline
         summary, loaded = update_index(folder, index, model=model, embedder=embedder, progress=progress,
                                        lock_timeout=lock_timeout)
-        if notify and summary.wrote and not first:
-            notify(f"index at {str(index)!r} updated: {summary}")
+        if notify:
+            for warning in summary.warnings:
+                notify(f"warning: {warning}")
         pipeline = cls(Retriever(loaded, embedder), summary=summary, **options)
         pipeline._source = (folder, str(index), embedder, progress)
         return pipeline

@@ -105,8 +105,8 @@ def test_open_without_an_index_or_documents_is_an_error(tmp_path, embedder):
 def test_an_up_to_date_index_is_loaded_once_and_not_rebuilt(pipeline, tmp_path, counted):
     notes, embedder = [], FakeEmbedder()
     again = Pipeline.open(tmp_path / "index", embedder=embedder, notify=notes.append)
-    assert counted == {"update": 1, "load": 1} and notes == [] and embedder.calls == 0
-    assert not again.summary.wrote and again.docs == pipeline.docs and again.docs_dir == pipeline.docs_dir
+    assert counted == {"update": 0, "load": 1} and notes == [] and embedder.calls == 0  # no build, no lock
+    assert again.summary is None and again.docs == pipeline.docs and again.docs_dir == pipeline.docs_dir
 
 
 def test_a_stale_index_is_updated_once_and_loaded_once(pipeline, corpus, tmp_path, counted):
@@ -114,8 +114,9 @@ def test_a_stale_index_is_updated_once_and_loaded_once(pipeline, corpus, tmp_pat
     notes, embedder = [], FakeEmbedder()
     updated = Pipeline.open(tmp_path / "index", embedder=embedder, notify=notes.append)
     assert counted == {"update": 1, "load": 1}  # the old index once; the new one is handed over, not re-read
-    assert len(notes) == 1 and notes[0].startswith(f"index at {str(tmp_path / 'index')!r} updated: ")
-    assert "1 changed" in notes[0] and updated.summary.changed == 1 and embedder.calls == 1
+    assert notes == [f"index at {str(tmp_path / 'index')!r} is stale (1 changed in {corpus.resolve()}: cat.txt); "
+                     "updating it"]
+    assert updated.summary.changed == 1 and embedder.calls == 1
     assert updated.search("warm windowsills", mode="bm25")[0].text == "Cats nap on warm windowsills."
 
 

@@ -255,6 +255,8 @@ def _recorded_limit(store: Store) -> int | None:
 def _encode(embedder: Embedder, texts: list[str], progress: Progress | None) -> np.ndarray:
     """`embedder.encode(texts)`, in steps of `EMBED_STEP` texts when progress is shown."""
     step = EMBED_STEP if progress else max(1, len(texts))
+    if progress:
+        progress("embed", 0, len(texts))  # the first step takes a while: say what is coming
     parts = []
     for i in range(0, len(texts), step):
         parts.append(np.asarray(embedder.encode(texts[i:i + step]), dtype=np.float32))

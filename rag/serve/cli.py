@@ -30,7 +30,9 @@ def _open(args, generator=None):
     from rag.serve.progress import progress_bars
 
     precheck(args.question, k=args.k, mode=args.mode)
-    return Pipeline.open(args.index, default_docs=args.docs, progress=progress_bars(), notify=_note,
+    # A first use of the default index/ builds it from seeds/; any other missing index needs --docs.
+    first_docs = args.docs or (DEFAULT_DOCS if args.index == DEFAULT_INDEX else None)
+    return Pipeline.open(args.index, default_docs=first_docs, progress=progress_bars(), notify=_note,
                          generator=generator)
 
 
@@ -127,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--doc", default=None, help="only this document (file name)")
         p.add_argument("--year", type=int, default=None, help="only documents of this year")
         p.add_argument("--index", default=DEFAULT_INDEX)
-        p.add_argument("--docs", default=DEFAULT_DOCS, help="documents folder, to build the index on first use")
+        p.add_argument("--docs", default=None, help=f"documents folder, to build a missing index from "
+                       f"(default: {DEFAULT_DOCS}/ for the default index/)")
         p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = sub.add_parser("search", help="show the passages that best match a question")

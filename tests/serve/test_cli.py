@@ -145,17 +145,31 @@ def test_too_long_question_is_refused_before_any_index_work(tmp_path, toy_docs, 
     assert not index.exists() and fake_model == []
 
 
-def test_search_rebuilds_a_corrupted_index_and_says_why(toy_index, toy_docs, capsys, fake_model):
+def test_search_refuses_a_corrupted_index_and_rag_index_rebuilds_it(toy_index, toy_docs, capsys, fake_model):
     (toy_index / "dense.faiss").write_bytes(b"junk")
-    code = main(["search", "cats purr", "--index", str(toy_index), "--json"])
+    assert main(["search", "cats purr", "--index", str(toy_index), "--json"]) == 1
+    assert "dense.faiss does not match its checksum" in one_error_line(capsys.readouterr().err)
+    assert main(["index", str(toy_docs), "--index", str(toy_index), "-q"]) == 0
+    assert "rebuilt:" in capsys.readouterr().out
+    assert main(["search", "cats purr", "--index", str(toy_index), "--json"]) == 0  # whole again: nothing to say
     out, err = capsys.readouterr()
-    assert code == 0, err
-    [note] = err.strip().splitlines()  # one line, no traceback
-    assert note.startswith(f"index at {str(toy_index)!r} updated: ") and "6 added" in note
-    assert "rebuilt:" in note and "dense.faiss does not match its checksum" in note
-    assert json.loads(out)["passages"][0]["doc"] == "cat.txt"
-    assert main(["search", "cats purr", "--index", str(toy_index)]) == 0  # whole again: nothing more to say
-    assert capsys.readouterr().err == ""
+    assert err == "" and json.loads(out)["passages"][0]["doc"] == "cat.txt"
+
+
+def test_a_missing_index_other_than_the_default_is_an_error(tmp_path, capsys, fake_model):
+    code = main(["search", "cats", "--index", str(tmp_path / "typo")])
+    assert code == 1 and "no index at" in one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "typo").exists() and fake_model == []
+
+
+def test_a_fresh_index_is_searched_while_a_build_holds_the_lock(toy_index, capsys, fake_model):
+    from filelock import FileLock
+
+    from rag.index.local import lock_path
+
+    with FileLock(lock_path(toy_index)):  # another build runs: a search of an unchanged index does not wait
+        assert main(["search", "cats purr", "--index", str(toy_index), "--mode", "bm25", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["passages"][0]["doc"] == "cat.txt"
 
 
 def test_search_corrupted_index_without_its_documents(toy_index, toy_docs, tmp_path, capsys, fake_model):
@@ -179,7 +193,7 @@ def test_a_stale_index_is_updated_before_searching(toy_index, toy_docs, capsys, 
     assert main(["search", "otters hold hands", "--index", str(toy_index), "--mode", "bm25", "--json"]) == 0
     out, err = capsys.readouterr()
     [note] = err.strip().splitlines()
-    assert note.startswith(f"index at {str(toy_index)!r} updated: ") and "1 added" in note
+    assert note == f"index at {str(toy_index)!r} is stale (1 changed in {toy_docs.resolve()}: otters.md); updating it"
     assert json.loads(out)["passages"][0]["doc"] == "otters.md"
 
 
