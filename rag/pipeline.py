@@ -101,8 +101,9 @@ class Pipeline:
                     notify(f"index at {str(index)!r} is stale ({len(changed)} changed in {folder}: "
                            f"{', '.join(changed[:3])}{', ...' if len(changed) > 3 else ''}); updating it")
         if background and not first:
-            pipeline = cls._open_existing(index, folder, embedder, options)
-            if pipeline is not None:
+            served = _as_it_is(index, folder, embedder)
+            if served is not None:
+                pipeline = cls(served, **options)
                 pipeline._source = (folder, str(index), embedder, progress)
                 pipeline.updating = pipeline.refresh_in_background()
                 return pipeline
@@ -114,20 +115,6 @@ class Pipeline:
         pipeline = cls(Retriever(loaded, embedder), summary=summary, **options)
         pipeline._source = (folder, str(index), embedder, progress)
         return pipeline
-
-    @classmethod
-    def _open_existing(cls, index: str | Path, folder: str, embedder: Embedder | None,
-                       options: dict) -> Pipeline | None:
-        """The pipeline over the index as it is on disk, or None when there is none that loads, it was
-        built from another folder or with another model (those are built in the foreground)."""
-        try:
-            retriever = Retriever.load(index, embedder=embedder, check_sources=False)
-        except (RagError, OSError) as exc:
-            log.info("not serving the index at %r before updating it: %s", str(index), exc)
-            return None
-        if Path(retriever.index.manifest.docs) != Path(folder).resolve():
-            return None
-        return cls(retriever, **options)
 
     @property
     def retriever(self) -> Searcher:
@@ -212,3 +199,16 @@ class Pipeline:
                                         years=years), [])
         except Exception as exc:  # noqa: BLE001 - warming up is a courtesy; the index itself is fine
             log.warning("warm-up question on the new index failed: %s", exc)
+
+
+def _as_it_is(index: str | Path, folder: str, embedder: Embedder | None) -> Retriever | None:
+    """A retriever over the index as it is on disk, or None when there is none that loads, it was
+    built from another folder or with another model (those are built in the foreground)."""
+    try:
+        retriever = Retriever.load(index, embedder=embedder, check_sources=False)
+    except (RagError, OSError) as exc:
+        log.info("not serving the index at %r before updating it: %s", str(index), exc)
+        return None
+    if Path(retriever.index.manifest.docs) != Path(folder).resolve():
+        return None
+    return retriever
