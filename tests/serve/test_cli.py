@@ -280,6 +280,21 @@ def test_subprocess_missing_index_has_no_traceback(tmp_path):
     assert not (tmp_path / "missing-index").exists()
 
 
+
+@pytest.mark.parametrize("raw", [b"\xff cats purr", b"\xff\xfe"])
+def test_subprocess_reads_undecodable_arguments_safely(toy_index, tmp_path, raw):
+    """Bytes that are not UTF-8 on the command line: answered or refused in one line, never a traceback."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable.encode(), b"-m", b"rag.serve.cli", b"search", raw, b"--index",
+                           str(toy_index).encode(), b"--mode", b"bm25"], cwd=tmp_path, env=env, capture_output=True,
+                          timeout=120)
+    assert b"Traceback" not in proc.stderr
+    if raw == b"\xff\xfe":  # nothing but the undecodable bytes: no words left
+        assert proc.returncode == 1 and proc.stderr.decode() == "rag: error: the question is empty\n"
+    else:
+        assert proc.returncode == 0 and b"cat.txt" in proc.stdout
+
+
 PASSAGE_KEYS = {"doc", "start", "end", "heading", "title", "year", "kind", "line", "score", "text"}
 
 
