@@ -97,15 +97,19 @@ TOY_FILES = {
 }
 
 
-@pytest.fixture
-def toy_docs(tmp_path: Path) -> Path:
-    """A tiny documents folder (one file in a subfolder, one Markdown file, two yearly reports)."""
-    folder = tmp_path / "docs"
-    for rel, text in TOY_FILES.items():
+def write_files(folder: Path, files: dict[str, str]) -> Path:
+    """`folder` holding `files` (relative name -> text), written as UTF-8."""
+    for rel, text in files.items():
         path = folder / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     return folder
+
+
+@pytest.fixture
+def toy_docs(tmp_path: Path) -> Path:
+    """A tiny documents folder (one file in a subfolder, one Markdown file, two yearly reports)."""
+    return write_files(tmp_path / "docs", TOY_FILES)
 
 
 @pytest.fixture
@@ -205,12 +209,7 @@ STORY_FILES = {
 @pytest.fixture
 def story_docs(tmp_path: Path) -> Path:
     """The toy corpus plus STORY_FILES, in its own folder."""
-    folder = tmp_path / "story_docs"
-    for rel, text in {**TOY_FILES, **STORY_FILES}.items():
-        path = folder / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    return folder
+    return write_files(tmp_path / "story_docs", {**TOY_FILES, **STORY_FILES})
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import rag.index.build
 import rag.index.local
 import rag.pipeline
 import rag.search.retriever
-from conftest import FakeEmbedder
+from conftest import FakeEmbedder, write_files
 from rag.errors import IndexStateError, InputError, RagError
 from rag.pipeline import Pipeline
 from rag.serve.render import answer_markdown, sources_html
@@ -34,11 +34,7 @@ HTML_BITS = ("<script", "<img", "<b>")
 
 @pytest.fixture
 def corpus(tmp_path) -> Path:
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    for name, text in CORPUS.items():
-        (docs / name).write_text(text, encoding="utf-8")
-    return docs
+    return write_files(tmp_path / "docs", CORPUS)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FakeEmbedder
+from conftest import FakeEmbedder, write_files
 from rag.errors import InputError
 from rag.pipeline import Pipeline
 from rag.serve import uploads
@@ -142,11 +142,7 @@ def test_a_file_that_vanished_is_rejected_by_name(tmp_path):
 
 @pytest.fixture
 def corpus(tmp_path) -> Path:
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    for name, text in CORPUS.items():
-        (docs / name).write_text(text, encoding="utf-8")
-    return docs
+    return write_files(tmp_path / "docs", CORPUS)
 
 
 @pytest.fixture
