@@ -15,3 +15,12 @@ class IndexStateError(RagError):
 
 class InputError(RagError):
     """A question or setting a person typed (or an API caller sent) that cannot be used."""
+
+
+class UnreadableFile(DocumentError):
+    """A file that is no document (binary, undecodable, corrupt, encrypted, a scan, too big, an unknown
+    type): `str()` is "path: reason", `reason` alone is what a manifest records and a warning shows."""
+
+    def __init__(self, path: object, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = str(path), reason

@@ -9,6 +9,7 @@ JSON conversion and named constructors.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -37,6 +38,11 @@ class Document:
     title: str
     year: int | None
     blocks: tuple[Block, ...]
+    pages: tuple[int, ...] = ()  # page n (1-based) starts at text offset pages[n - 1]; () without pages
+
+    def page_at(self, pos: int) -> int | None:
+        """The 1-based page holding character `pos`, or None for a document without pages."""
+        return (bisect.bisect_right(self.pages, pos) or 1) if self.pages else None
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,12 @@ class Passage:
     kind: str = "paragraph"
     score: float = 0.0
     line: int = 1  # 1-based line of `start` in the file
+    page: int | None = None  # 1-based page of `start` (PDF); None for formats without pages
+    page_breaks: tuple[int, ...] = ()  # offsets in the document where a later page starts inside this passage
+
+    def page_at(self, pos: int) -> int | None:
+        """The page of document offset `pos` inside this passage (None without pages)."""
+        return None if self.page is None else self.page + bisect.bisect_right(self.page_breaks, pos)
 
     @property
     def id(self) -> str:
@@ -62,14 +74,15 @@ class Passage:
         """Every field, JSON-ready (the heading as a list); the shape of `rag search --json` passages."""
         return {"doc": self.doc, "start": self.start, "end": self.end, "heading": list(self.heading),
                 "title": self.title, "year": self.year, "kind": self.kind, "line": self.line,
-                "score": self.score, "text": self.text}
+                "page": self.page, "page_breaks": list(self.page_breaks), "score": self.score, "text": self.text}
 
     @classmethod
     def from_json(cls, row: dict) -> Passage:
         """The passage `to_json` gave (a missing score is 0)."""
         return cls(doc=row["doc"], start=row["start"], end=row["end"], text=row["text"],
                    heading=tuple(row["heading"]), title=row["title"], year=row["year"], kind=row["kind"],
-                   score=row.get("score", 0.0), line=row["line"])
+                   score=row.get("score", 0.0), line=row["line"], page=row.get("page"),
+                   page_breaks=tuple(row.get("page_breaks", ())))
 
     def context(self) -> str:
         """The text that is embedded and BM25-indexed: heading path (with title and year) + text."""
@@ -93,6 +106,11 @@ class Citation:
     def line(self) -> int:
         """1-based line of the quote's first character in the source file."""
         return self.passage.line + self.passage.text.count("\n", 0, max(0, self.start - self.passage.start))
+
+    @property
+    def page(self) -> int | None:
+        """1-based page of the quote's first character (PDF), None for formats without pages."""
+        return self.passage.page_at(self.start)
 
 
 @dataclass(frozen=True)

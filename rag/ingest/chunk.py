@@ -4,7 +4,8 @@ A block (paragraph, footnote with its URL, caption with its paragraph) that fits
 characters is one passage. A longer one is split by langchain-text-splitters'
 `RecursiveCharacterTextSplitter` on sentence boundaries (then clauses, then words) with a small
 overlap. Blocks never merge, so a passage never straddles two sections. Each passage keeps its exact
-span: `passage.text == document.text[passage.start:passage.end]`, and the 1-based line of its start,
+span: `passage.text == document.text[passage.start:passage.end]`, its page (and the pages that
+start inside it) for a document with pages, and the 1-based line of its start,
 found by bisecting the document's newline offsets (listed once per document), so chunking stays
 linear in the file's size.
 
@@ -61,6 +62,11 @@ def line_at(offsets: list[int], pos: int) -> int:
     return bisect.bisect_left(offsets, pos) + 1
 
 
+def _breaks(pages: tuple[int, ...], start: int, end: int) -> tuple[int, ...]:
+    """The page starts strictly inside (start, end)."""
+    return tuple(pages[bisect.bisect_right(pages, start):bisect.bisect_left(pages, end)])
+
+
 def chunk_document(document: Document, settings: ChunkSettings = ChunkSettings()) -> list[Passage]:
     """The passages of one document, in file order."""
     splitter = _splitter(settings)
@@ -80,6 +86,7 @@ def chunk_document(document: Document, settings: ChunkSettings = ChunkSettings()
             out.append(Passage(
                 doc=document.doc, start=start, end=end, text=document.text[start:end],
                 heading=block.heading, title=document.title, year=document.year, kind=block.kind,
-                line=line_at(newlines, start),
+                line=line_at(newlines, start), page=document.page_at(start),
+                page_breaks=_breaks(document.pages, start, end),
             ))
     return out

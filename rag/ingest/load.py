@@ -1,4 +1,4 @@
-"""Load a folder of `.txt`/`.md` files into `Document`s with their structure.
+"""Load a folder of documents (any format `rag.ingest.formats` reads) into `Document`s with their structure.
 
 Recognises a title line (and the year in it), headings (Markdown `#`, "Chapter 2", "Section 5 Europe",
 "1 Overview", "(2) NATO", "<...>", "[...]", and short title-like lines), footnotes ("- (1) ..." with
@@ -6,24 +6,25 @@ the URL lines under them), photo captions ("(December 10, Singapore; Photo: ASEF
 paragraph they illustrate) and paragraphs that continue on the next line without naming their subject
 ("They also ..."). Every block keeps its exact character span in the file's text.
 
-A file that cannot be a document (not UTF-8, binary, or over the size limit a build passes to
-`check_size`) raises `UnreadableFile`, a `DocumentError` that carries the reason apart from the path,
-so a build can record why it skipped the file. Does not chunk, embed or index. Text is read as UTF-8
-with universal newlines (what `Path.read_text(encoding="utf-8")` returns), so offsets are into that
-string.
+The converters give the text (for `.txt`/`.md` the file's own, decoded, with universal newlines) and
+the headings a format declares; `parse` finds the blocks in it. A file that cannot be a document
+(an unknown type, binary, undecodable, corrupt, or over the size limit a build passes to `check_size`)
+raises `UnreadableFile`, a `DocumentError` that carries the reason apart from the path, so a build can
+record why it skipped the file. Does not chunk, embed or index.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
-from rag.errors import DocumentError
+from rag.errors import DocumentError, UnreadableFile  # noqa: F401 - re-exported
+from rag.ingest.formats import convert
 from rag.settings import YEAR
 from rag.types import Block, Document
 
-SUFFIXES = (".txt", ".md")
 MAX_HEADING_CHARS = 120
 _URL = re.compile(r"^(https?://|www\.)\S+$")
 _FOOTNOTE = re.compile(r"^(-\s*)?(\(\d+\)|\d{1,2}|\*\d*)\s+\S")
@@ -45,14 +46,6 @@ _HEADINGS = (  # (pattern, level); first match wins, checked only on short lines
 MB = 1024 * 1024  # what the messages (and `rag index --max-file-mb`) call a megabyte
 
 
-class UnreadableFile(DocumentError):
-    """A file that is no document: `str()` is "path: reason", `reason` alone is what a manifest records."""
-
-    def __init__(self, path: Path | str, reason: str):
-        super().__init__(f"{path}: {reason}")
-        self.path, self.reason = str(path), reason
-
-
 def check_size(path: Path | str, size: int, max_bytes: int | None) -> None:
     """UnreadableFile when `size` (the file's bytes) is over `max_bytes` (None: no limit)."""
     if max_bytes is not None and size > max_bytes:
@@ -61,19 +54,17 @@ def check_size(path: Path | str, size: int, max_bytes: int | None) -> None:
 
 
 def decode_text(data: bytes, path: Path | str) -> str:
-    """`data` as UTF-8 text with universal newlines; UnreadableFile names `path` otherwise."""
-    if b"\x00" in data[:8192]:
-        raise UnreadableFile(path, "looks binary (NUL bytes), not a text document")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise UnreadableFile(path, f"not valid UTF-8 (byte {exc.start}: {data[exc.start:exc.start + 1]!r})") from None
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    """`data` as text with universal newlines (UTF-8, else the encoding charset-normalizer finds);
+    UnreadableFile names `path` otherwise."""
+    from rag.ingest.formats.text import decode
+
+    return decode(data, str(path))
 
 
 def read_text(path: Path) -> str:
-    """The file's text as UTF-8 with universal newlines; DocumentError (UnreadableFile) names the file otherwise."""
-    return decode_text(path.read_bytes(), path)
+    """The text a file's converter extracts (for `.txt`/`.md` the file's own text, universal newlines):
+    what spans index into. DocumentError (UnreadableFile) names the file when there is none."""
+    return convert(path.read_bytes(), str(path)).text
 
 
 def source_text(folder: str | Path, doc: str) -> str | None:
@@ -93,14 +84,15 @@ def _cached_text(path: str, mtime_ns: int, size: int) -> str:
 
 
 def list_files(folder: Path) -> list[Path]:
-    """The `.txt` and `.md` files under `folder`, recursively, sorted, hidden paths skipped."""
+    """Every file under `folder`, recursively, sorted, hidden paths skipped; files of a type no
+    converter reads are listed too, so a build can say it skipped them."""
     if not folder.exists():
         raise DocumentError(f"documents folder {str(folder)!r} does not exist")
     if not folder.is_dir():
         raise DocumentError(f"{str(folder)!r} is not a folder")
     files = [
         p for p in folder.rglob("*")
-        if p.suffix.lower() in SUFFIXES and p.is_file()
+        if p.is_file()
         and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     ]
     return sorted(files, key=lambda p: p.relative_to(folder).as_posix())
@@ -132,8 +124,13 @@ def _strip_md(line: str) -> str:
     return line.lstrip("#").strip() if line.startswith("#") else line
 
 
-def parse(doc: str, text: str) -> Document:
-    """Split one file's text into blocks under their heading paths."""
+def parse(doc: str, text: str, headings: Mapping[int, float] | None = None, *, pages: tuple[int, ...] = (),
+          title: str | None = None) -> Document:
+    """Split one file's text into blocks under their heading paths. `headings` maps the offset where a
+    line starts to its heading level, for the headings a format declares (other lines are recognised
+    as in a `.txt`); `pages` and `title` (used when the text opens with no title line) are what the
+    converter found."""
+    declared = headings or {}
     lines, pos = [], 0
     for raw in text.split("\n"):
         stripped = raw.rstrip()
@@ -141,12 +138,13 @@ def parse(doc: str, text: str) -> Document:
         lines.append((pos + lead, pos + len(stripped), stripped[lead:].strip()))
         pos += len(raw) + 1
     nonblank = [i for i, (_, _, s) in enumerate(lines) if s]
+    fallback = title or Path(doc).stem.replace("_", " ")
     if not nonblank:
-        return Document(doc, text, Path(doc).stem.replace("_", " "), None, ())
+        return Document(doc, text, fallback, None, (), pages)
 
     first = lines[nonblank[0]][2]
     has_title = len(nonblank) > 1 and len(first) <= MAX_HEADING_CHARS and first[-1] not in ".;,:"
-    title = _strip_md(first) if has_title else Path(doc).stem.replace("_", " ")
+    title = _strip_md(first) if has_title else fallback
     year_match = YEAR.search(title)
     year = int(year_match.group(1)) if year_match else None
 
@@ -172,12 +170,12 @@ def parse(doc: str, text: str) -> Document:
             continue
         blank_before = n > 0 and nonblank[n - 1] != i - 1
         next_is_text = n + 1 < len(nonblank)
-        level = _heading_level(line)
+        level = declared.get(start) or _heading_level(line)
         if level is None and next_is_text and _plain_heading(line) and not (cur and cur["kind"] == "footnote"):
             prev_level = stack[-1][0]
             level = prev_level + 0.5 if prev_kind == "heading" and prev_level < 3 else (
                 5.0 if prev_kind == "heading" else 3.0)
-        if level is not None and not _FOOTNOTE_LINE(line):
+        if level is not None and (start in declared or not _FOOTNOTE_LINE(line)):
             flush()
             while len(stack) > 1 and stack[-1][0] >= level:
                 stack.pop()
@@ -212,7 +210,14 @@ def parse(doc: str, text: str) -> Document:
         if pending_caption is not None and n + 1 < len(nonblank) and nonblank[n + 1] != i + 1:
             flush()  # a blank line after the caption: it stands alone
     flush()
-    return Document(doc, text, title, year, tuple(blocks))
+    return Document(doc, text, title, year, tuple(blocks), pages)
+
+
+def load_document(doc: str, data: bytes, name: str | None = None) -> Document:
+    """The `Document` in a file's bytes, whatever its format (`rag.ingest.formats`); `doc` is its path
+    relative to the documents folder, `name` what messages call it. UnreadableFile says why there is none."""
+    extracted = convert(data, name or doc)
+    return parse(doc, extracted.text, dict(extracted.headings), pages=extracted.pages, title=extracted.title)
 
 
 def _FOOTNOTE_LINE(line: str) -> bool:

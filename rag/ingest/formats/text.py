@@ -1,0 +1,58 @@
+"""Plain text and Markdown: the file's own text, so spans and lines are the file's.
+
+UTF-8 (with or without a byte-order mark) is read as it is; UTF-16 or UTF-32 with a byte-order mark,
+and legacy encodings such as Latin-1 or Windows-1252, are decoded with charset-normalizer. Line ends
+become "\n" (universal newlines). Binary content (NUL bytes without a UTF-16/32 mark) and text no
+encoding explains are refused with `UnreadableFile`. Structure is left to `rag.ingest.load.parse`.
+"""
+
+from __future__ import annotations
+
+import codecs
+
+from rag.errors import UnreadableFile
+from rag.ingest.formats import Extracted
+
+_WESTERN = "cp1252"
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def decode(data: bytes, name: str) -> str:
+    """`data` as text with universal newlines; UnreadableFile names `name` and why otherwise."""
+    text = _decode(data, name)
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _decode(data: bytes, name: str) -> str:
+    for bom, encoding in _BOMS:  # UTF-32-LE's mark starts with UTF-16-LE's: longest first
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise UnreadableFile(name, f"not valid {encoding.upper()} (byte {exc.start})") from None
+    if b"\x00" in data[:8192]:
+        raise UnreadableFile(name, "looks binary (NUL bytes), not a text document")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        first_bad = exc.start
+    from charset_normalizer import from_bytes  # only for files that are not UTF-8
+
+    matches = from_bytes(data)
+    best = matches.best()
+    if best is None or best.encoding is None:
+        raise UnreadableFile(name, f"not text in any encoding charset-normalizer knows (not UTF-8 at byte "
+                                   f"{first_bad}: {data[first_bad:first_bad + 1]!r})")
+    # Short texts fit many code pages equally well; then Windows-1252 (what browsers read Latin-1 as) wins.
+    ties = [m for m in matches if m.chaos <= best.chaos + 0.01 and m.coherence >= best.coherence - 0.01]
+    if any(_WESTERN in m.could_be_from_charset for m in ties):
+        try:
+            return data.decode(_WESTERN)
+        except UnicodeDecodeError:
+            pass
+    return str(best)
+
+
+def convert(data: bytes, name: str) -> Extracted:
+    return Extracted(decode(data, name))
