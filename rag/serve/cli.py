@@ -65,7 +65,8 @@ def cmd_search(args) -> int:
         print("no passages found")
     for n, p in enumerate(passages, 1):
         where = " > ".join(p.heading[1:]) or p.title
-        print(f"[{n}] {p.score:.4f}  {p.doc}:{p.start}-{p.end}  {where}")
+        page = f"  p. {p.page}" if p.page is not None else ""
+        print(f"[{n}] {p.score:.4f}  {p.doc}:{p.start}-{p.end}{page}  {where}")
         print("    " + p.text.replace("\n", "\n    ") + "\n")
     return 0
 

@@ -1,8 +1,10 @@
 """What a person reads: an `Answer` as chat Markdown, as plain text for the terminal and as JSON;
 its sources as an HTML panel; search results and evaluation reports. Every piece of question or
 document text shown as HTML goes through `html.escape`, and the cited sentences are wrapped in
-`<mark>` by splitting the paragraph at the citations' offsets. Does not create Gradio components,
-retrieve, answer or touch files.
+`<mark>` by splitting the paragraph at the citations' offsets. A place in a document is its page for
+a PDF ("p. 12") and its line otherwise; each card of the Sources panel links to the original file
+(`source_url`: the web app's read-only file route, `#page=N` for a PDF). Does not create Gradio
+components, serve files, retrieve, answer or touch files.
 """
 
 from __future__ import annotations
@@ -12,14 +14,16 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import quote
 
 from rag.answer.followup import reworded
 from rag.query import clean_text
 from rag.types import Answer, Passage
 
 ALL_DOCS = "All documents"
+SOURCE_ROUTE = "source"  # the web app serves the original of document `doc` at /source/<doc> (rag.serve.files)
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]|~$])")
-_MD_LINE_START = re.compile(r"^(\s*)([#+-]|\d+[.)])", re.M)  # headings, list items
+_MD_LINE_START = re.compile(r"^(\s*)([#+-]|\d+[.)])", re.MULTILINE)  # headings, list items
 EVAL_COLUMNS = ("recall@1", "recall@3", "recall@5", "recall@10", "mrr@10", "latency_p50_ms", "latency_p95_ms",
                 "answer_accuracy", "citation_accuracy", "abstention_precision", "abstention_recall",
                 "answer_chars_p50", "ask_latency_p50_ms", "ask_latency_p95_ms")
@@ -38,14 +42,20 @@ def answer_json(answer: Answer) -> dict:
         "question": answer.question, "original_question": answer.original_question, "answer": answer.text,
         "abstained": answer.abstained, "reason": answer.reason,
         "citations": [{"n": c.n, "doc": c.doc, "heading": list(c.passage.heading), "start": c.start, "end": c.end,
-                       "quote": c.quote, "paragraph": c.passage.text, "score": c.passage.score} for c in answer.citations],
+                       "page": c.page, "quote": c.quote, "paragraph": c.passage.text, "score": c.passage.score}
+                      for c in answer.citations],
         "passages": [p.to_json() for p in answer.passages],
     }
 
 
+def place(page: int | None, line: int) -> str:
+    """Where a quote or passage is, for a person: "p. 12" in a document with pages (PDF), else "line 14"."""
+    return f"p. {int(page)}" if page is not None else f"line {int(line)}"
+
+
 def answer_text(answer: Answer) -> str:
     """The answer for a terminal: the rewritten question when it differs, the text, why it abstained
-    and the closest passages (one line each), or each citation with its place and quote."""
+    and the closest passages (one line each), or each citation with its place (page or line) and quote."""
     lines = []
     if answer.original_question and reworded(answer.original_question, answer.question):
         lines.append(f"(question read as: {answer.question})")
@@ -54,9 +64,11 @@ def answer_text(answer: Answer) -> str:
         lines.append("Closest passages:" if answer.passages else "No passages were found.")
         for p in answer.passages[:3]:
             text = " ".join(p.text.split())
-            lines.append(f"  - {' > '.join((p.doc, *p.heading[1:]))}: {text[:200]}{'…' if len(text) > 200 else ''}")
+            doc = p.doc if p.page is None else f"{p.doc} (p. {p.page})"
+            lines.append(f"  - {' > '.join((doc, *p.heading[1:]))}: {text[:200]}{'…' if len(text) > 200 else ''}")
     for c in answer.citations:
-        lines.append(f"[{c.n}] {c.doc}, line {c.line} ({' > '.join(c.passage.heading[1:]) or c.passage.title})")
+        lines.append(f"[{c.n}] {c.doc}, {place(c.page, c.line)} "
+                     f"({' > '.join(c.passage.heading[1:]) or c.passage.title})")
         lines.append(f"    \"{c.quote}\"")
     return "\n".join(lines)
 
@@ -64,8 +76,8 @@ def answer_text(answer: Answer) -> str:
 def eval_table(report: dict) -> str:
     """`rag eval`'s report as a table: one column per config, one row per metric."""
     rows = report["configs"]
-    lines = [f"{report['qa']} on {report['docs']}: {report['n']} questions "
-             f"({report['n_answerable']} answerable, {report['n_unanswerable']} unanswerable)",
+    lines = [(f"{report['qa']} on {report['docs']}: {report['n']} questions "
+              f"({report['n_answerable']} answerable, {report['n_unanswerable']} unanswerable)"),
              f"{'metric':22}" + "".join(f"{c:>10}" for c in rows)]
     for col in EVAL_COLUMNS:
         if any(col in r for r in rows.values()):
@@ -97,9 +109,7 @@ def question_markdown(text: object, limit: int = 300) -> str:
 def heading_path(passage) -> str:
     """The passage's headings below the document title, joined with ' › ' ('' when there are none)."""
     heading = tuple(passage.heading or ())
-    if heading and heading[0] == passage.title:
-        heading = heading[1:]
-    elif heading and not passage.title:
+    if heading and (heading[0] == passage.title or not passage.title):
         heading = heading[1:]
     return " › ".join(h for h in heading if h)
 
@@ -129,7 +139,8 @@ def answer_markdown(answer) -> str:
                 snippet = " ".join(p.text.split())
                 snippet = snippet[:90].rsplit(" ", 1)[0] + " …" if len(snippet) > 90 else snippet
                 where = p.heading[-1] if len(p.heading) > 1 else ""
-                lines.append(f"- *{escape_markdown(doc_label(p))}{' › ' + escape_markdown(where) if where else ''}*: "
+                label = doc_label(p) + (f", p. {p.page}" if p.page is not None else "")
+                lines.append(f"- *{escape_markdown(label)}{' › ' + escape_markdown(where) if where else ''}*: "
                              f"{escape_markdown(snippet)}")
             parts.append("\n".join(lines))
         else:
@@ -159,15 +170,29 @@ def _paragraph_html(text: str) -> str:
     return text.replace("\n", "<br>")
 
 
-def _card(passage, spans, label: str, extra_class: str = "") -> str:
+def source_url(doc: str, page: int | None = None) -> str:
+    """The link to the original file of `doc`, relative to the web app's page (so it works under a
+    proxy's path prefix too): "source/<doc, percent-encoded>", with "#page=N" for a page of a PDF. Every
+    character that could end the attribute or start a scheme is encoded; the result is still to be
+    HTML-escaped where it is written."""
+    url = f"{SOURCE_ROUTE}/{quote(doc, safe='/')}"
+    return f"{url}#page={int(page)}" if page is not None else url
+
+
+def _card(passage, spans, label: str, extra_class: str = "", links: bool = True) -> str:
     where = heading_path(passage)
     badges = f'<span class="src-n">{html.escape(label)}</span> ' if label else ""
+    doc = html.escape(passage.doc)
+    at = place(passage.page, passage.line)
+    if links:
+        what = f"the original document at page {int(passage.page)}" if passage.page is not None else "the original document"
+        doc = (f'<a class="src-link" href="{html.escape(source_url(passage.doc, passage.page))}" target="_blank" '
+               f'rel="noopener noreferrer" title="Open {what} in a new tab">{doc}</a>')
     return (
         f'<div class="src-card {extra_class}">'
         f'<div class="src-title">{badges}<span class="src-doc">{html.escape(doc_label(passage))}</span></div>'
         + (f'<div class="src-path">{html.escape(where)}</div>' if where else "")
-        + f'<div class="src-meta">{html.escape(passage.doc)} · line {int(passage.line)}'
-        f' · score {float(passage.score):.4f}</div>'
+        + f'<div class="src-meta">{doc} · {at} · score {float(passage.score):.4f}</div>'
         f'<p class="src-text">{_paragraph_html(highlight(passage.text, spans))}</p>'
         "</div>"
     )
@@ -177,10 +202,12 @@ EMPTY_SOURCES = ('<div class="src-empty">Ask a question: the passages behind the
                  "with the cited sentence highlighted.</div>")
 
 
-def sources_html(answer) -> str:
-    """The Sources panel: one card per cited passage (title and year, heading path, line, score, the
-    whole paragraph with the cited sentences marked), then the other retrieved passages in a
-    collapsed `<details>` (open, as 'closest passages', for an abstention)."""
+def sources_html(answer, links: bool = True) -> str:
+    """The Sources panel: one card per cited passage (title and year, heading path, the page of the
+    first cited sentence for a PDF or else its line, score, the whole paragraph with the cited
+    sentences marked), then the other retrieved passages in a collapsed `<details>` (open, as 'closest
+    passages', for an abstention). With `links`, each document name opens its original file (at the
+    page, for a PDF) in a new tab through the web app's file route."""
     if answer is None:
         return EMPTY_SOURCES
     cited: dict[str, list] = {}  # passage id -> its citations
@@ -190,8 +217,9 @@ def sources_html(answer) -> str:
     for citations in cited.values():
         p = citations[0].passage
         spans = [(c.start - p.start, c.end - p.start, c.n) for c in citations]
-        line = min(citations, key=lambda c: c.start).line  # the line of the first cited sentence
-        cards.append(_card(replace(p, line=line), spans, " ".join(f"[{c.n}]" for c in citations), "src-cited"))
+        first = min(citations, key=lambda c: c.start)  # the place of the first cited sentence
+        cards.append(_card(replace(p, line=first.line, page=first.page), spans,
+                           " ".join(f"[{c.n}]" for c in citations), "src-cited", links))
     others = [p for p in answer.passages if p.id not in cited]
     parts = []
     if answer.abstained:
@@ -200,7 +228,7 @@ def sources_html(answer) -> str:
     parts.extend(cards)
     if others:
         title = "Closest passages" if answer.abstained else "Other retrieved passages"
-        body = "".join(_card(p, (), f"#{i}", "src-other") for i, p in enumerate(others, 1))
+        body = "".join(_card(p, (), f"#{i}", "src-other", links) for i, p in enumerate(others, 1))
         parts.append(f'<details class="src-more"{" open" if answer.abstained else ""}>'
                      f"<summary>{title} ({len(others)})</summary>{body}</details>")
     if not parts:

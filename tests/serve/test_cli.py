@@ -295,7 +295,8 @@ def test_subprocess_reads_undecodable_arguments_safely(toy_index, tmp_path, raw)
         assert proc.returncode == 0 and b"cat.txt" in proc.stdout
 
 
-PASSAGE_KEYS = {"doc", "start", "end", "heading", "title", "year", "kind", "line", "score", "text"}
+PASSAGE_KEYS = {"doc", "start", "end", "heading", "title", "year", "kind", "line", "page", "page_breaks", "score",
+                "text"}
 
 
 def test_json_shapes_are_the_documented_contract(toy_index, capsys, fake_model):
@@ -309,4 +310,5 @@ def test_json_shapes_are_the_documented_contract(toy_index, capsys, fake_model):
     assert set(answer) == {"question", "original_question", "answer", "abstained", "reason", "citations", "passages"}
     assert all(set(p) == PASSAGE_KEYS for p in answer["passages"])
     assert answer["citations"] and all(
-        set(c) == {"n", "doc", "heading", "start", "end", "quote", "paragraph", "score"} for c in answer["citations"])
+        set(c) == {"n", "doc", "heading", "start", "end", "page", "quote", "paragraph", "score"}
+        for c in answer["citations"])

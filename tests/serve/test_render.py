@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from html.parser import HTMLParser
 
 from rag.serve import render
 from rag.types import Answer, Citation, Passage
@@ -164,7 +165,7 @@ def test_answer_json_carries_every_citation_field_and_is_serialisable():
     [c] = data["citations"]
     cit = answer.citations[0]
     assert c == {"n": 1, "doc": cit.doc, "heading": list(cit.passage.heading), "start": cit.start, "end": cit.end,
-                 "quote": cit.quote, "paragraph": PARA, "score": cit.passage.score}
+                 "page": None, "quote": cit.quote, "paragraph": PARA, "score": cit.passage.score}
     assert [p["doc"] for p in data["passages"]] == ["evil <x>.md", "other.txt"]
     assert data["passages"][0] == answer.passages[0].to_json()
     abstained = render.answer_json(make_answer(abstained=True))
@@ -212,3 +213,87 @@ def test_eval_table_has_a_column_per_config_and_a_row_per_metric():
     assert lines[1].split() == ["metric", "hybrid", "bm25"]
     rows = {line.split()[0]: line.split()[1:] for line in lines[2:]}
     assert rows == {"recall@1": ["0.500", "1.000"], "mrr@10": ["0.750", "-"], "latency_p50_ms": ["12", "-"]}
+
+
+# -- pages and links to the original files -------------------------------------------------------
+
+PDF_TEXT = "Intro line on page three.\nThe cited claim starts on page four. It goes on.\nLast line."
+
+
+def pdf_answer(doc: str = "reports/annual 2024.pdf") -> Answer:
+    """A PDF passage starting on page 3, with page 4 starting at its second line; the citation is on page 4."""
+    start = 1000
+    page4 = start + PDF_TEXT.index("The cited")
+    p = Passage(doc=doc, start=start, end=start + len(PDF_TEXT), text=PDF_TEXT, heading=("Annual", "Results"),
+                title="Annual", year=2024, score=0.5, line=40, page=3, page_breaks=(page4,))
+    s = PDF_TEXT.index("The cited")
+    e = PDF_TEXT.index(" It goes")
+    cit = Citation(1, doc, start + s, start + e, PDF_TEXT[s:e], p)
+    other = Passage(doc="notes.txt", start=0, end=10, text="Other text", heading=("Notes",), title="Notes", line=2)
+    return Answer.cited("q", f"{PDF_TEXT[s:e]} [1]", (cit,), original_question="q", passages=(p, other))
+
+
+class Links(HTMLParser):
+    """Every <a> of a fragment: its attributes, as a browser would read them (entities decoded)."""
+
+    def __init__(self, fragment: str):
+        super().__init__()
+        self.links: list[dict] = []
+        self.tags: set[str] = set()
+        self.feed(fragment)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.add(tag)
+        if tag == "a":
+            self.links.append(dict(attrs))
+
+
+def test_a_pdf_citation_has_its_page_in_json_text_and_the_sources_panel():
+    answer = pdf_answer()
+    assert answer.citations[0].page == 4 and answer.passages[0].page == 3
+    data = json.loads(json.dumps(render.answer_json(answer)))
+    assert data["citations"][0]["page"] == 4
+    assert data["passages"][0]["page"] == 3 and data["passages"][1]["page"] is None
+    text = render.answer_text(answer)
+    assert "[1] reports/annual 2024.pdf, p. 4 (Results)" in text and "line" not in text.split("\n")[2]
+    panel = render.sources_html(answer)
+    cited = panel[:panel.index("<details")]
+    assert "p. 4" in cited and "line 4" not in cited  # the page of the cited sentence, not of the passage
+    links = Links(panel).links
+    assert [a["href"] for a in links] == ["source/reports/annual%202024.pdf#page=4", "source/notes.txt"]
+    assert all(a["target"] == "_blank" and "noopener" in a["rel"].split() for a in links)
+    assert "line 2" in panel[panel.index("<details"):]  # a text file keeps its line
+
+
+def test_the_other_passages_of_a_pdf_link_to_their_own_page():
+    answer = pdf_answer()
+    abstained = Answer.abstain("q", reason="nothing relevant", original_question="q", passages=answer.passages)
+    links = Links(render.sources_html(abstained)).links
+    assert links[0]["href"] == "source/reports/annual%202024.pdf#page=3"
+    md = render.answer_markdown(abstained)
+    assert "Annual (2024), p. 3 › Results" in md
+    assert "  - reports/annual 2024.pdf (p. 3) > Results: Intro line" in render.answer_text(abstained)
+
+
+def test_links_are_percent_encoded_and_escaped():
+    for doc in ['a"b\'c<d>&e.pdf', "javascript:alert(1).pdf", "x#page=9?.pdf", "../../etc/passwd", "日本 語.pdf"]:
+        panel = render.sources_html(pdf_answer(doc))
+        parsed = Links(panel)
+        [first, _] = parsed.links
+        assert parsed.tags <= {"div", "span", "a", "p", "br", "mark", "sup", "details", "summary"}
+        href = first["href"]
+        assert href.startswith("source/") and href.endswith("#page=4") and href.count("#") == 1
+        assert not re.search(r"[\s\"'<>&]", href), href
+        assert html.unescape(first["href"]) == href  # nothing left to decode: the attribute is plain ASCII
+        assert html.escape(doc) in panel  # the name is shown as it is
+    assert render.source_url("a b/c?.txt") == "source/a%20b/c%3F.txt"
+    assert render.source_url("r.pdf", 12) == "source/r.pdf#page=12"
+
+
+def test_sources_without_links():
+    panel = render.sources_html(pdf_answer(), links=False)
+    assert "<a " not in panel and "p. 4" in panel and "reports/annual 2024.pdf" in panel
+
+
+def test_place_is_the_page_or_the_line():
+    assert render.place(12, 5) == "p. 12" and render.place(None, 5) == "line 5"
