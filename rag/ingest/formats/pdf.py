@@ -1,0 +1,258 @@
+"""PDF with a text layer, read with pypdfium2 (PDFium): its lines rebuilt into paragraphs and headings.
+
+PDFium gives each page's text in content order, a line at a time; the position, size and weight of a
+line's first and last character tell the rest. The running header, footer and page number (a line at
+the top or bottom of most pages, the same but for its digits) are dropped, as is a lone page number at
+either edge. A line joins the one before it when it has the same font size and weight, sits right under
+it (or opens the next page) and its first word would not have fitted at the end of the line before,
+which therefore did not end a paragraph; a word hyphenated at the line end is rejoined ("inter-" +
+"national"), a real hyphen kept ("Asia-" + "Pacific"). Headings are the outline's entries (bookmarks)
+found as lines on their pages, level 1 the top; without an outline, lines clearly bigger than the body
+text, or bold and short, ranked by size. `pages` gives the offset of the first character taken from
+each page, so a paragraph running on from the page before carries its page break inside its line.
+
+Does not read scans (no OCR), several columns, tables or rotated text as such: they come out in
+content order. Encrypted, damaged, empty and image-only files raise `UnreadableFile`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+import math
+import re
+import statistics
+import threading
+from collections import Counter
+from dataclasses import dataclass
+
+from rag.errors import UnreadableFile
+from rag.ingest.formats import Extracted
+
+_PDFIUM = threading.Lock()  # PDFium is not thread-safe, not even across documents
+_LINE = re.compile(r"[^\r\n\ufffe]+\ufffe?")  # PDFium ends a line with \r\n, or U+FFFE for a hyphen at its end
+_PAGE_NUMBER = re.compile(r"^[\W_]*((page|p\.)\s*)?(\d+|(?=[ivxlcdm])m{0,3}(c[md]|d?c{0,3})(x[cl]|l?x{0,3})(i[xv]|v?i{0,3}))"
+                          r"(\s*(of|/)\s*\d+)?[\W_]*$", re.IGNORECASE)
+_HYPHENS = ("-", "\u2010")
+_BOLD_NAME = re.compile(r"bold|black|heavy|semibold|demi", re.IGNORECASE)
+_ERRORS = {4: "encrypted (password-protected); decrypt it first",
+           5: "encrypted with an unsupported security handler; decrypt it first"}
+_DAMAGE = {2: "it cannot be opened", 3: "not in PDF format or corrupted"}
+
+
+@dataclass
+class _Line:
+    text: str
+    page: int
+    x0: float
+    x1: float
+    word: float  # width of the first word
+    base: float  # bottom of the first character's font box
+    size: float  # font size in points, as printed
+    bold: bool
+
+
+def convert(data: bytes, name: str) -> Extracted:
+    import pypdfium2 as pdfium  # imported here: the query path never reads a PDF's bytes
+
+    if not data:
+        raise UnreadableFile(name, "empty file (0 bytes)")
+    with _PDFIUM:
+        try:
+            pdf = pdfium.PdfDocument(data)
+        except pdfium.PdfiumError as exc:
+            reason = _ERRORS.get(exc.err_code) or (
+                f"damaged or truncated PDF (PDFium: {_DAMAGE.get(exc.err_code, f'error {exc.err_code}')})")
+            raise UnreadableFile(name, reason) from None
+        try:
+            pages = [_page_lines(pdf, i) for i in range(len(pdf))]
+            outline = list(_outline(pdf))
+            title = (pdf.get_metadata_value("Title") or "").strip() or None
+        except pdfium.PdfiumError as exc:
+            raise UnreadableFile(name, f"damaged PDF ({str(exc).rstrip('.')})") from None
+        finally:
+            pdf.close()
+    if not pages:
+        raise UnreadableFile(name, "no pages (an empty PDF)")
+    if not any(pages):
+        raise UnreadableFile(name, "no text layer: a scan? OCR is not supported")
+    paragraphs = _paragraphs([line for page in _drop_running(pages) for line in page])
+    return _assemble(paragraphs, outline, len(pages), title)
+
+
+def _page_lines(pdf, index: int) -> list[_Line]:
+    from pypdfium2 import raw
+
+    page = pdf[index]
+    textpage = page.get_textpage()
+    try:
+        text = textpage.get_text_range()
+        same = len(text) == textpage.count_chars()  # else text and char indices differ: translate them
+        lines = []
+        for m in _LINE.finditer(text):
+            seg = m.group().replace("\ufffe", "-")
+            body = " ".join(seg.split())
+            if not body:
+                continue
+            first = m.start() + len(seg) - len(seg.lstrip())
+            last = m.start() + len(seg.rstrip()) - 1
+            if not same:
+                first, last = (raw.FPDFText_GetCharIndexFromTextIndex(textpage, i) for i in (first, last))
+            head, tail = _char(raw, textpage, first), _char(raw, textpage, last)
+            if head is None or tail is None:
+                continue
+            word_end = first + len(body.split(" ", 1)[0]) - 1
+            word = _char(raw, textpage, word_end, box_only=True) if word_end < last else tail
+            right = word[1] if word else tail[1]
+            lines.append(_Line(body, index, head[0], tail[1], right - head[0], head[2], max(head[3], tail[3]),
+                               head[4] and tail[4]))
+        return lines
+    finally:
+        textpage.close()
+        page.close()
+
+
+def _char(raw, textpage, i: int, box_only: bool = False) -> tuple | None:
+    """(left, right, bottom, size, bold) of character `i`, or None when PDFium has no box for it."""
+    box, matrix = raw.FS_RECTF(), raw.FS_MATRIX()
+    if i < 0 or not raw.FPDFText_GetLooseCharBox(textpage, i, box):
+        return None
+    if box_only:
+        return box.left, box.right
+    raw.FPDFText_GetMatrix(textpage, i, matrix)
+    size = raw.FPDFText_GetFontSize(textpage, i) * math.sqrt(abs(matrix.a * matrix.d - matrix.b * matrix.c))
+    bold = raw.FPDFText_GetFontWeight(textpage, i) >= 600
+    if not bold:
+        buffer, flags = ctypes.create_string_buffer(128), ctypes.c_int()
+        raw.FPDFText_GetFontInfo(textpage, i, buffer, 128, flags)
+        bold = bool(_BOLD_NAME.search(buffer.value.decode("latin-1"))) or bool(flags.value & (1 << 18))
+    return box.left, box.right, box.bottom, round(size, 1), bold
+
+
+def _outline(pdf):
+    """(level, title, page index) of each bookmark that leads to a page."""
+    from pypdfium2 import raw
+
+    for mark in pdf.get_toc():
+        dest = raw.FPDFBookmark_GetDest(pdf, mark.raw)
+        action = raw.FPDFBookmark_GetAction(mark.raw)
+        if not dest and action and raw.FPDFAction_GetType(action) == raw.PDFACTION_GOTO:
+            dest = raw.FPDFAction_GetDest(pdf, action)
+        page = raw.FPDFDest_GetDestPageIndex(pdf, dest) if dest else -1
+        if page >= 0:
+            yield mark.level + 1, mark.get_title(), page
+
+
+def _key(line: _Line) -> tuple[str, float]:
+    return re.sub(r"\d+", "#", line.text.casefold()), round(line.size)
+
+
+def _drop_running(pages: list[list[_Line]]) -> list[list[_Line]]:
+    """The pages without their running headers, footers and page numbers."""
+    def edges(lines):  # the two top-most and two bottom-most lines of a page
+        by_height = sorted(lines, key=lambda line: -line.base)
+        return [("top", line) for line in by_height[:2]] + [("bottom", line) for line in by_height[-2:]]
+
+    seen = Counter()
+    for page in pages:
+        seen.update({(edge, _key(line)) for edge, line in edges(page)})
+    enough = max(2, 0.4 * sum(1 for page in pages if page))
+    out = []
+    for page in pages:
+        lines = sorted(page, key=lambda line: -line.base)
+        drop = {id(line) for edge, line in edges(page) if seen[edge, _key(line)] >= enough}
+        for line in (lines[:1] + lines[-1:]):
+            if _PAGE_NUMBER.match(line.text):
+                drop.add(id(line))
+        out.append([line for line in page if id(line) not in drop])
+    return out
+
+
+def _paragraphs(lines: list[_Line]) -> list[tuple[_Line, str, list[tuple[int, int]]]]:
+    """(first line, text, [(offset in the text, page), ...] where each page's part starts) per paragraph."""
+    if not lines:
+        return []
+    body = Counter()
+    for line in lines:
+        body[line.size] += len(line.text)
+    body_size = body.most_common(1)[0][0]
+    right = max((line.x1 for line in lines if line.size == body_size), default=max(line.x1 for line in lines))
+    steps = [(a.base - b.base) / a.size for a, b in itertools.pairwise(lines)
+             if a.page == b.page and a.size == b.size and 0 < a.base - b.base < 3 * a.size]
+    leading = statistics.median(steps) if steps else 1.2
+
+    def continues(a: _Line, b: _Line) -> bool:
+        if abs(a.size - b.size) > 0.05 * a.size or a.bold != b.bold:
+            return False
+        if a.page == b.page and not 0 < a.base - b.base <= 1.3 * leading * a.size:
+            return False
+        if a.text.endswith(_HYPHENS):
+            return True
+        return right - a.x1 < b.word + 0.5 * b.size  # its first word and a space (with room to spare) did not fit
+
+    paragraphs, prev = [], None
+    for line in lines:
+        if prev is not None and continues(prev, line):
+            first, text, marks = paragraphs[-1]
+            if text.endswith(_HYPHENS) and len(text) > 1 and text[-2].isalnum():
+                text = text[:-1] if text[-2].isalpha() and line.text[0].islower() else text
+            else:
+                text += " "
+            if line.page != marks[-1][1]:
+                marks.append((len(text), line.page))
+            paragraphs[-1] = (first, text + line.text, marks)
+        else:
+            paragraphs.append((line, line.text, [(0, line.page)]))
+        prev = line
+    return paragraphs
+
+
+def _fold(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def _font_levels(paragraphs) -> dict[int, float]:
+    """Heading level by paragraph index, from font size and weight."""
+    body = Counter()
+    for first, text, _ in paragraphs:
+        body[first.size] += len(text)
+    body_size = body.most_common(1)[0][0]
+    big = {i: round(first.size * 2) / 2 for i, (first, text, _) in enumerate(paragraphs)
+           if first.size >= 1.15 * body_size and len(text) <= 200}
+    bold = {i for i, (first, text, _) in enumerate(paragraphs)
+            if i not in big and first.bold and first.size >= 0.95 * body_size and len(text) <= 120
+            and not text.endswith((".", ",", ";"))}
+    rank = {size: n for n, size in enumerate(sorted(set(big.values()), reverse=True), 1)}
+    return {i: float(rank[size]) for i, size in big.items()} | {i: float(len(rank) + 1) for i in bold}
+
+
+def _outline_levels(paragraphs, outline) -> dict[int, float]:
+    """Heading level by paragraph index, for the bookmarks found as a paragraph on their page."""
+    by_page: dict[int, list[int]] = {}
+    for i, (first, _, _) in enumerate(paragraphs):
+        by_page.setdefault(first.page, []).append(i)
+    levels: dict[int, float] = {}
+    for level, title, page in outline:
+        want = _fold(title)
+        i = next((i for i in by_page.get(page, ()) if i not in levels and _fold(paragraphs[i][1]) == want), None)
+        if i is not None:
+            levels[i] = float(level)
+    return levels
+
+
+def _assemble(paragraphs, outline, page_count: int, title: str | None) -> Extracted:
+    levels = paragraphs and (_outline_levels(paragraphs, outline) or _font_levels(paragraphs))
+    starts: dict[int, int] = {}
+    headings, pos = [], 0
+    for i, (_, text, marks) in enumerate(paragraphs):
+        for offset, page in marks:
+            starts.setdefault(page, pos + offset)
+        if i in levels:
+            headings.append((pos, levels[i]))
+        pos += len(text) + 1
+    text = "\n".join(t for _, t, _ in paragraphs)
+    pages, nxt = [], len(text)
+    for page in reversed(range(page_count)):  # a page with no text starts where the next one does
+        nxt = starts.get(page, nxt)
+        pages.append(nxt)
+    return Extracted(text, tuple(headings), tuple(reversed(pages)), title)
