@@ -38,6 +38,7 @@ _BOLD_NAME = re.compile(r"bold|black|heavy|semibold|demi", re.IGNORECASE)
 _ERRORS = {4: "encrypted (password-protected); decrypt it first",
            5: "encrypted with an unsupported security handler; decrypt it first"}
 _DAMAGE = {2: "it cannot be opened", 3: "not in PDF format or corrupted"}
+_NO_PAGES = "no pages (an empty PDF)"
 
 
 @dataclass
@@ -61,9 +62,7 @@ def convert(data: bytes, name: str) -> Extracted:
         try:
             pdf = pdfium.PdfDocument(data)
         except pdfium.PdfiumError as exc:
-            reason = _ERRORS.get(exc.err_code) or (
-                f"damaged or truncated PDF (PDFium: {_DAMAGE.get(exc.err_code, f'error {exc.err_code}')})")
-            raise UnreadableFile(name, reason) from None
+            raise UnreadableFile(name, _why(exc.err_code, data)) from None
         try:
             pages = [_page_lines(pdf, i) for i in range(len(pdf))]
             outline = list(_outline(pdf))
@@ -73,11 +72,21 @@ def convert(data: bytes, name: str) -> Extracted:
         finally:
             pdf.close()
     if not pages:
-        raise UnreadableFile(name, "no pages (an empty PDF)")
+        raise UnreadableFile(name, _NO_PAGES)
     if not any(pages):
         raise UnreadableFile(name, "no text layer: a scan? OCR is not supported")
     paragraphs = _paragraphs([line for page in _drop_running(pages) for line in page])
     return _assemble(paragraphs, outline, len(pages), title)
+
+
+def _why(code: int | None, data: bytes) -> str:
+    """What a failed load means. PDFium refuses a document with no pages without always setting its error
+    code (the last one stays), so an empty page tree is looked for in the bytes."""
+    if code in _ERRORS:
+        return _ERRORS[code]
+    if code == 0 or (re.search(rb"/Count\s+0\b", data) and not re.search(rb"/Count\s+[1-9]", data)):
+        return _NO_PAGES
+    return f"damaged or truncated PDF (PDFium: {_DAMAGE.get(code, f'error {code}')})"
 
 
 def _page_lines(pdf, index: int) -> list[_Line]:
