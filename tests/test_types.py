@@ -16,10 +16,20 @@ P = Passage("notes/a.txt", 10, 40, "Cats purr.\nThey chase mice.", heading=("Not
 def test_passage_json_round_trip():
     row = P.to_json()
     assert row["heading"] == ["Notes 2020", "Cats"] and row["score"] == 0.25
-    assert set(row) == {"doc", "start", "end", "heading", "title", "year", "kind", "line", "score", "text"}
+    assert set(row) == {"doc", "start", "end", "heading", "title", "year", "kind", "line", "page", "page_breaks",
+                        "score", "text"}
+    assert row["page"] is None and row["page_breaks"] == []
     assert Passage.from_json(row) == P
     del row["score"]  # the index stores passages without a score
     assert Passage.from_json(row) == dataclasses.replace(P, score=0.0)
+
+
+def test_pages_of_a_passage_and_its_citations():
+    p = Passage("r.pdf", 100, 200, "x" * 100, page=3, page_breaks=(150, 180))
+    assert [p.page_at(i) for i in (100, 149, 150, 179, 180, 199)] == [3, 3, 4, 4, 5, 5]
+    assert Passage.from_json(p.to_json()) == p and p.to_json()["page_breaks"] == [150, 180]
+    assert [Citation(1, "r.pdf", s, s + 5, "xxxxx", p).page for s in (100, 160, 190)] == [3, 4, 5]
+    assert Citation(1, "notes/a.txt", 10, 20, P.text[:10], P).page is None and P.page_at(20) is None
 
 
 def test_passage_id_and_context():

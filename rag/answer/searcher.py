@@ -9,6 +9,7 @@ statistics, aliases), and the answerer then scores without them. `embedder` and 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -50,6 +51,9 @@ class Searcher(Protocol):
 
     def document_text(self, doc: str) -> str | None:
         """The source text that spans index into, or None when it cannot be read."""
+
+    def source_file(self, doc: str) -> Path | None:
+        """The original file of searched document `doc` (inside its documents folder), or None."""
 
     def clear_cache(self) -> None:
         """Forget cached question vectors (so a benchmark measures encoding too)."""

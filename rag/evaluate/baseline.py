@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.errors import RagError
+from rag.errors import DocumentError, RagError
 from rag.index.embed import Embedder
 from rag.ingest.load import list_files, read_text, source_text
 from rag.search.names import mention_share, words
@@ -52,7 +52,11 @@ class NaiveRetriever:
         chunks = []
         for path in list_files(self.folder):
             rel = path.relative_to(self.folder).as_posix()
-            chunks += splitter.split_documents([LCDocument(page_content=read_text(path), metadata={"doc": rel})])
+            try:
+                text = read_text(path)  # the same text the index stores, for every format
+            except DocumentError:
+                continue  # the index skips it too
+            chunks += splitter.split_documents([LCDocument(page_content=text, metadata={"doc": rel})])
         self.passages = [Passage(doc=c.metadata["doc"], start=c.metadata["start_index"],
                                  end=c.metadata["start_index"] + len(c.page_content), text=c.page_content)
                          for c in chunks]
@@ -81,6 +85,11 @@ class NaiveRetriever:
 
     def document_text(self, doc: str) -> str | None:
         return source_text(self.folder, doc)
+
+    def source_file(self, doc: str) -> Path | None:
+        root = Path(self.folder).resolve()
+        path = (root / doc).resolve()
+        return path if doc in self.docs and path.is_relative_to(root) and path.is_file() else None
 
     def clear_cache(self) -> None:
         """Nothing is cached."""

@@ -2,10 +2,12 @@
 
 Incremental: files whose fingerprint is unchanged keep their passages and vectors (none, for an empty
 or headings-only file), changed and new files are re-chunked and re-embedded, deleted files are
-dropped; with nothing changed nothing is written and no model is loaded. A file that cannot be indexed
-(not UTF-8, binary, unreadable, or over the per-file size limit `max_file_bytes`) is skipped with one
-warning line and recorded in the manifest with its fingerprint and reason (`rag.index.sources`), so it
-is no change, and the index not stale, until it changes. A previous index that cannot be reused (other
+dropped; with nothing changed nothing is written and no model is loaded. Every document's text is
+stored with the index, so citations are verified against what was indexed. A file that cannot be
+indexed (an unknown type, undecodable, binary, damaged, encrypted, a scan, empty, unreadable, or over
+the per-file size limit `max_file_bytes`) is skipped with one warning line (also logged) and recorded
+in the manifest with its fingerprint and reason (`rag.index.sources`), so it is no change, and the
+index not stale, until it changes. A previous index that cannot be reused (other
 model, dimension, chunk settings or format, or corrupted) is rebuilt from scratch and the summary says why.
 A build holds the store's lock file (`Store.lock_path`) from reading the old index to the swap, so a
 second build of the same store, in any process, waits for the first and then finds little or nothing
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +33,7 @@ from rag.index.factory import open_store
 from rag.index.sources import count_changes, scan
 from rag.index.store import Index, Manifest, Store
 from rag.ingest.chunk import ChunkSettings
-from rag.ingest.load import list_files
+from rag.ingest.load import list_documents
 from rag.ingest.sentences import split_sentences
 from rag.settings import (
     DEFAULT_DOCS,
@@ -128,22 +130,26 @@ def build_index(
     progress: Progress | None = None,
     lock_timeout: float = LOCK_TIMEOUT,
     max_file_bytes: int | None = None,
+    extra_docs: Mapping[str, str | Path] | None = None,
 ) -> BuildSummary:
-    """Index every `.txt`/`.md` file under `docs` into `index_dir`; returns what it did. The model and
-    the chunk settings not given are the index's own (a new index: all-MiniLM-L6-v2, 1000/320).
+    """Index every document under `docs` (PDF, Word, HTML, text; `rag.ingest.formats`) into `index_dir`;
+    returns what it did. `extra_docs` maps a prefix to another folder indexed with it (its files named
+    "prefix/..."; e.g. the web chat's uploads). The model and the chunk settings not given are the
+    index's own (a new index: all-MiniLM-L6-v2, 1000/320). Each skipped file is also logged as a warning.
 
     Waits up to `lock_timeout` seconds while another build of `index_dir` runs (RagError after that),
     then decides what to do from the index that build left. A file over `max_file_bytes` is skipped
     with a warning (None: the limit the index was built with, else `MAX_FILE_BYTES`)."""
     return update_index(docs, index_dir, model=model, chunk_size=chunk_size, chunk_overlap=chunk_overlap,
                         embedder=embedder, progress=progress, lock_timeout=lock_timeout,
-                        max_file_bytes=max_file_bytes)[0]
+                        max_file_bytes=max_file_bytes, extra_docs=extra_docs)[0]
 
 
 def update_index(docs: str | Path, index_dir: str | Path, *, model: str | None = None,
                  chunk_size: int | None = None, chunk_overlap: int | None = None,
                  embedder: Embedder | None = None, progress: Progress | None = None,
-                 lock_timeout: float = LOCK_TIMEOUT, max_file_bytes: int | None = None) -> tuple[BuildSummary, Index]:
+                 lock_timeout: float = LOCK_TIMEOUT, max_file_bytes: int | None = None,
+                 extra_docs: Mapping[str, str | Path] | None = None) -> tuple[BuildSummary, Index]:
     """`build_index`, also returning the up-to-date index (loaded at most once)."""
     if max_file_bytes is not None and (isinstance(max_file_bytes, bool) or not isinstance(max_file_bytes, int)
                                        or max_file_bytes < 1):
@@ -151,17 +157,22 @@ def update_index(docs: str | Path, index_dir: str | Path, *, model: str | None =
     if chunk_size is not None and chunk_overlap is not None:
         ChunkSettings(chunk_size, chunk_overlap)  # bad values are refused before any wait
     store = open_store(index_dir)
+    extra = {prefix.strip("/"): str(Path(folder).resolve()) for prefix, folder in (extra_docs or {}).items()}
     with _locked(store, lock_timeout, progress):
-        return _build(Path(docs), store, model, (chunk_size, chunk_overlap), embedder, progress, max_file_bytes)
+        summary, index = _build(Path(docs), extra, store, model, (chunk_size, chunk_overlap), embedder, progress,
+                                max_file_bytes)
+    for warning in summary.warnings:
+        log.warning("%s", warning)
+    return summary, index
 
 
-def _build(docs: Path, store: Store, model: str | None, chunking: tuple[int | None, int | None],
+def _build(docs: Path, extra: dict, store: Store, model: str | None, chunking: tuple[int | None, int | None],
            embedder: Embedder | None, progress: Progress | None, max_bytes: int | None) -> tuple[BuildSummary, Index]:
     t0 = time.perf_counter()
     store.check_replaceable()  # before any work: a build replaces the whole index
-    paths = list_files(docs)
+    paths = list_documents(docs, extra)
     if not paths:
-        raise DocumentError(f"no .txt or .md files in {str(docs)!r}")
+        raise DocumentError(f"no files in {str(docs)!r}")
 
     old, reason, recorded = None, "", None
     if store.exists():
@@ -190,14 +201,17 @@ def _build(docs: Path, store: Store, model: str | None, chunking: tuple[int | No
         vectors = old.vectors()
         for i, p in enumerate(old.passages):
             previous.setdefault(p.doc, []).append((p, vectors[i], old.passage_sentences(i)))
+    if old is not None and any(old.document_text(doc) is None for doc in previous):
+        old, previous, reason = None, {}, "the index has no documents' texts"
     old_files = old.manifest.files if old else {}
     if max_bytes is None:  # the limit the index was built with: a raised limit stays raised
         max_bytes = (old.manifest.max_file_bytes if old else _recorded_limit(store)) or MAX_FILE_BYTES
 
-    found = scan(docs, paths, old_files, max_bytes, settings, progress)
+    found = scan(paths, old_files, max_bytes, settings, progress)
     fingerprints, skipped, fresh = found.files, found.skipped, found.fresh
     if not fingerprints:
-        raise DocumentError(f"none of the {len(paths)} files in {str(docs)!r} could be read: {found.warnings[0]}")
+        raise DocumentError(f"nothing to index in {str(docs)!r}: none of its {len(paths)} file(s) could be indexed "
+                            f"({found.warnings[0]})")
     added, changed, removed, unchanged = count_changes(old_files, old.manifest.skipped if old else {},
                                                        fingerprints, skipped)
 
@@ -206,10 +220,12 @@ def _build(docs: Path, store: Store, model: str | None, chunking: tuple[int | No
                             embedded, time.perf_counter() - t0, reason, tuple(found.warnings),
                             tuple((d, r["reason"]) for d, r in skipped.items()))
 
-    if old is not None and not (added or changed or removed):
+    if old is not None and not (added or changed or removed) and old.manifest.extra_docs == extra:
         return summary(len(old.passages), 0), old  # the limit is recorded when the index is next written
 
-    by_doc = {d: list(previous.get(d, [])) for d in found.unchanged}  # none for an empty or headings-only file
+    by_doc = {d: list(previous.get(d, [])) for d in found.unchanged}
+    doc_texts = {d: old.document_text(d) for d in by_doc if by_doc[d]}
+    doc_texts.update((document.doc, document.text) for document in found.documents)
     if fresh:
         embedder = embedder or SentenceTransformerEmbedder(model)
         sentence_texts = [[p.text[s:e] for s, e in split_sentences(p.text)] for p in fresh]
@@ -231,8 +247,9 @@ def _build(docs: Path, store: Store, model: str | None, chunking: tuple[int | No
     if progress:
         progress("save", 0, 1)
     manifest = Manifest(model=model, dim=dim, chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap,
-                        docs=str(docs.resolve()), files=fingerprints, skipped=skipped, max_file_bytes=max_bytes)
-    index = store.save(manifest, passages, vectors, sentences)
+                        docs=str(docs.resolve()), files=fingerprints, skipped=skipped, max_file_bytes=max_bytes,
+                        extra_docs=extra)
+    index = store.save(manifest, passages, vectors, sentences, doc_texts)
     if progress:
         progress("save", 1, 1)
     return summary(len(passages), len(fresh)), index

@@ -33,6 +33,7 @@ class LocalIndex:
     bm25: object = field(repr=False)  # bm25s.BM25
     sentences: np.ndarray | None = field(default=None, repr=False)  # (n_sentences, dim)
     sentence_rows: np.ndarray | None = field(default=None, repr=False)  # passage i owns rows [r[i], r[i+1])
+    texts: Mapping[str, str] = field(default_factory=dict, repr=False)  # doc -> the text its spans index into
 
     def __post_init__(self) -> None:
         import faiss
@@ -41,15 +42,21 @@ class LocalIndex:
 
     @classmethod
     def decode(cls, path: Path, manifest: Manifest, passages: bytes, dense: bytes, bm25: Mapping[str, bytes],
-               sentences: bytes | None = None, sentence_rows: bytes | None = None) -> LocalIndex:
-        """The index saved as these bytes (passages.jsonl, a FAISS index, bm25s's files by name, and the
-        sentence vectors' and rows' .npy files), checked against each other and `manifest`;
-        IndexStateError names what is wrong."""
+               sentences: bytes | None = None, sentence_rows: bytes | None = None,
+               texts: bytes = b"") -> LocalIndex:
+        """The index saved as these bytes (passages.jsonl, a FAISS index, bm25s's files by name, the
+        sentence vectors' and rows' .npy files, and texts.jsonl), checked against each other and
+        `manifest`; IndexStateError names what is wrong."""
         import faiss
 
         try:
             lines = passages.decode("utf-8").split("\n")  # not splitlines: a text may hold U+2028
             rows = tuple(Passage.from_json(json.loads(line)) for line in (lines[:-1] if lines[-1] == "" else lines))
+            docs = {}
+            for line in texts.decode("utf-8").split("\n"):
+                if line:
+                    row = json.loads(line)
+                    docs[row["doc"]] = row["text"]
             index = faiss.deserialize_index(np.frombuffer(dense, dtype=np.uint8))
             model = lexical.from_files(bm25)
             vectors = starts = None
@@ -67,7 +74,9 @@ class LocalIndex:
         if vectors is not None and (len(starts) != len(rows) + 1 or starts[-1] != len(vectors)
                                     or vectors.shape[1:] != (manifest.dim,)):
             raise IndexStateError(f"index at {str(path)!r} is inconsistent: sentence vectors do not match the passages")
-        return cls(path, manifest, rows, index, model, vectors, starts)
+        if any(docs.get(p.doc, "")[p.start:p.end] != p.text for p in rows):
+            raise IndexStateError(f"index at {str(path)!r} is inconsistent: passages do not match the documents' texts")
+        return cls(path, manifest, rows, index, model, vectors, starts, docs)
 
     @property
     def location(self) -> str:
@@ -108,6 +117,9 @@ class LocalIndex:
         if len(starts):
             best[has] = np.maximum.reduceat(sims, starts)
         return best
+
+    def document_text(self, doc: str) -> str | None:
+        return self.texts.get(doc)
 
     def lexical_scores(self, text: str) -> np.ndarray:
         return lexical.scores(self.bm25, text)

@@ -25,9 +25,9 @@ from rag.errors import IndexStateError
 from rag.index.store import FORMAT_VERSION, Manifest
 
 MANIFEST, PASSAGES, DENSE, BM25 = "manifest.json", "passages.jsonl", "dense.faiss", "bm25"
-SENTENCES, SENTENCE_ROWS = "sentences.npy", "sentence_rows.npy"
+SENTENCES, SENTENCE_ROWS, TEXTS = "sentences.npy", "sentence_rows.npy", "texts.jsonl"
 SWAP_WAIT = 10.0  # seconds a reader waits for a build's swap to finish
-_INDEX_ENTRIES = {MANIFEST, PASSAGES, DENSE, BM25, SENTENCES, SENTENCE_ROWS}
+_INDEX_ENTRIES = {MANIFEST, PASSAGES, DENSE, BM25, SENTENCES, SENTENCE_ROWS, TEXTS}
 
 
 def _recover(index_dir: Path, *, building: bool = False) -> None:

@@ -24,6 +24,7 @@ import shutil
 import tempfile
 from dataclasses import asdict
 from importlib import metadata
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,7 @@ from rag.errors import IndexStateError
 from rag.index import lexical
 from rag.index.flat import LocalIndex
 from rag.index.generations import (  # noqa: F401 - the file names and lock path, for callers of this store
-    BM25, DENSE, MANIFEST, PASSAGES, SENTENCE_ROWS, SENTENCES, check_replaceable, leftovers, lock_path,
+    BM25, DENSE, MANIFEST, PASSAGES, SENTENCE_ROWS, SENTENCES, TEXTS, check_replaceable, leftovers, lock_path,
     read_generation, settle, swap_in,
 )
 from rag.index.store import FORMAT_VERSION, Manifest
@@ -62,8 +63,9 @@ class LocalStore:
     def load(self) -> LocalIndex:
         return load(self.path)
 
-    def save(self, manifest: Manifest, passages, vectors: np.ndarray, sentences: np.ndarray) -> LocalIndex:
-        return save(self.path, manifest, passages, vectors, sentences)
+    def save(self, manifest: Manifest, passages, vectors: np.ndarray, sentences: np.ndarray,
+             texts: Mapping[str, str]) -> LocalIndex:
+        return save(self.path, manifest, passages, vectors, sentences, texts)
 
 
 def _sha256(path: Path) -> str:
@@ -87,15 +89,20 @@ def sentence_rows(passages) -> np.ndarray:
 
 
 def save(index_dir: str | Path, manifest: Manifest, passages, vectors: np.ndarray,
-         sentences: np.ndarray) -> LocalIndex:
+         sentences: np.ndarray, texts: Mapping[str, str]) -> LocalIndex:
     """Write the whole index (BM25 built here from the passages) to a temporary directory, swap it in
     place of `index_dir`, and return it loaded. `sentences` holds one vector per sentence of every
-    passage, in passage order. Run under the build lock (`settle` deletes other saves' temporaries)."""
+    passage, in passage order; `texts` every document's text. Run under the build lock (`settle`
+    deletes other saves' temporaries)."""
     import faiss
 
     index_dir, passages = Path(index_dir), tuple(passages)
     if len(passages) != len(vectors):
         raise IndexStateError(f"{len(passages)} passages but {len(vectors)} vectors")
+    texts = {doc: texts[doc] for doc in sorted(texts)}
+    missing = sorted({p.doc for p in passages} - set(texts))
+    if missing:
+        raise IndexStateError(f"no text for {len(missing)} document(s) with passages ({', '.join(missing[:3])})")
     rows = sentence_rows(passages)
     if rows[-1] != len(sentences):
         raise IndexStateError(f"{rows[-1]} sentences in the passages but {len(sentences)} sentence vectors")
@@ -119,8 +126,11 @@ def save(index_dir: str | Path, manifest: Manifest, passages, vectors: np.ndarra
         sentences = np.ascontiguousarray(sentences, dtype=np.float32)
         np.save(tmp / SENTENCES, sentences, allow_pickle=False)
         np.save(tmp / SENTENCE_ROWS, rows, allow_pickle=False)
+        with open(tmp / TEXTS, "w", encoding="utf-8") as f:
+            for doc, text in texts.items():
+                f.write(json.dumps({"doc": doc, "text": text}, ensure_ascii=False) + "\n")
         files = [PASSAGES, DENSE] + sorted(f"{BM25}/{p.name}" for p in (tmp / BM25).iterdir())
-        files += [SENTENCES, SENTENCE_ROWS]
+        files += [SENTENCES, SENTENCE_ROWS, TEXTS]
         manifest = Manifest(**{**asdict(manifest), "passages": len(passages),
                                "checksums": {name: _sha256(tmp / name) for name in files},
                                "versions": library_versions(), "format_version": FORMAT_VERSION})
@@ -129,7 +139,7 @@ def save(index_dir: str | Path, manifest: Manifest, passages, vectors: np.ndarra
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return LocalIndex(index_dir, manifest, passages, dense, bm25, sentences, rows)
+    return LocalIndex(index_dir, manifest, passages, dense, bm25, sentences, rows, texts)
 
 
 def read_manifest(index_dir: str | Path) -> Manifest:
@@ -145,5 +155,7 @@ def load(index_dir: str | Path) -> LocalIndex:
     if PASSAGES not in files or DENSE not in files:
         raise IndexStateError(f"index at {str(index_dir)!r} could not be read: {MANIFEST} lists no {PASSAGES} "
                               f"or {DENSE}")
+    if TEXTS not in files:
+        raise IndexStateError(f"index at {str(index_dir)!r} could not be read: {MANIFEST} lists no {TEXTS}")
     return LocalIndex.decode(index_dir, manifest, files[PASSAGES], files[DENSE], bm25, files.get(SENTENCES),
-                             files.get(SENTENCE_ROWS))
+                             files.get(SENTENCE_ROWS), files[TEXTS])

@@ -1,9 +1,11 @@
 """What a build finds in a documents folder: which files to index, which to keep, which to skip and why.
 
-`scan` fingerprints every file (reading it once), chunks the new and changed ones, marks the ones
-whose fingerprint matches the previous build as unchanged (their old passages stand, none for an
-empty or headings-only file), and skips, with the reason and the fingerprint, a file over the size
-limit, not UTF-8, binary or unreadable; each skipped file gives one warning line naming it.
+`scan` fingerprints every file (reading it once), converts and chunks the new and changed ones
+(`rag.ingest.load.load_document`: any supported format), marks the ones whose fingerprint matches the
+previous build as unchanged (their old passages and text stand), and skips, with the reason and the
+fingerprint, a file of an unknown type, over the size limit, undecodable, binary, damaged, encrypted,
+a scan without text, empty or unreadable; each skipped file gives one warning line naming it. A file
+of an unknown type or over the limit is fingerprinted by its size alone, so it is never read whole.
 `count_changes` compares the files of two builds, skipped ones included, so an unchanged bad file is
 no change. Does not embed, store or decide whether an old index can be reused.
 """
@@ -13,10 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rag.index.store import UNREADABLE, bytes_fingerprint, file_fingerprint
+from rag.index.store import UNREADABLE, bytes_fingerprint
 from rag.ingest.chunk import ChunkSettings, chunk_document
-from rag.ingest.load import UnreadableFile, check_size, decode_text, parse
-from rag.types import Passage, Progress
+from rag.errors import UnreadableFile
+from rag.ingest.formats import by_name, detect, sniff
+from rag.ingest.load import check_size, load_document
+from rag.types import Document, Passage, Progress
 
 
 @dataclass
@@ -25,42 +29,56 @@ class Scan:
     skipped: dict = field(default_factory=dict)  # doc -> fingerprint + "reason", of every file skipped
     unchanged: list[str] = field(default_factory=list)  # docs whose fingerprint matches the previous build
     fresh: list[Passage] = field(default_factory=list)  # the passages of new and changed files
+    documents: list[Document] = field(default_factory=list)  # the new and changed files' documents (their text)
     warnings: list[str] = field(default_factory=list)  # one line per skipped file
 
 
-def _read(path: Path, rel: str, old_fingerprint: dict | None, max_bytes: int | None,
-          settings: ChunkSettings) -> tuple[dict, list[Passage] | None]:
-    """The file's fingerprint and its passages (None when the fingerprint is `old_fingerprint`);
-    UnreadableFile, carrying the fingerprint as `.fingerprint`, when the file is skipped."""
+def _read(path: Path, rel: str, old_fingerprint: dict | None, max_bytes: int | None) -> tuple[dict, Document | None]:
+    """The file's fingerprint and its document (None when the fingerprint is `old_fingerprint`);
+    UnreadableFile, carrying the fingerprint as `.fingerprint`, when the file is skipped. A file of
+    an unknown type or over the size limit is not read whole: its fingerprint is its size."""
+    size = path.stat().st_size
     try:
-        check_size(path, path.stat().st_size, max_bytes)
+        check_size(path, size, max_bytes)
+        if by_name(path.name) is None:
+            with open(path, "rb") as f:
+                head = f.read(1024)
+            if sniff(head) not in ("pdf", "html"):  # a PDF or a web page without its suffix is still read
+                detect(head, str(path))  # raises: unsupported file type
         data = path.read_bytes()
         check_size(path, len(data), max_bytes)  # it grew since
     except UnreadableFile as exc:
-        exc.fingerprint = file_fingerprint(path)
+        exc.fingerprint = {"sha256": "", "bytes": size}
         raise
     fingerprint = bytes_fingerprint(data)
     if fingerprint == old_fingerprint:
         return fingerprint, None
     try:
-        return fingerprint, chunk_document(parse(rel, decode_text(data, path)), settings)
+        return fingerprint, load_document(rel, data, str(path))
     except UnreadableFile as exc:
         exc.fingerprint = fingerprint
         raise
 
 
-def scan(docs: Path, paths: list[Path], old_files: dict, max_bytes: int | None, settings: ChunkSettings,
+def scan(found: list[tuple[str, Path]], old_files: dict, max_bytes: int | None, settings: ChunkSettings,
          progress: Progress | None = None) -> Scan:
-    """Read `paths` (files under `docs`) against `old_files` (doc -> fingerprint of the previous build)."""
+    """Read the files `found` ((doc, path) pairs) against `old_files` (doc -> fingerprint of the
+    previous build)."""
     out = Scan()
-    for n, path in enumerate(paths, 1):
-        rel = path.relative_to(docs).as_posix()
+    for n, (rel, path) in enumerate(found, 1):
         try:
-            out.files[rel], passages = _read(path, rel, old_files.get(rel), max_bytes, settings)
-            if passages is None:
+            fingerprint, document = _read(path, rel, old_files.get(rel), max_bytes)
+            if document is None:
                 out.unchanged.append(rel)
             else:
+                passages = chunk_document(document, settings)
+                if not passages:
+                    exc = UnreadableFile(path, "no text to index (empty, or headings only)")
+                    exc.fingerprint = fingerprint
+                    raise exc
                 out.fresh.extend(passages)
+                out.documents.append(document)
+            out.files[rel] = fingerprint
         except UnreadableFile as exc:
             out.skipped[rel] = {**exc.fingerprint, "reason": exc.reason}
             out.warnings.append(f"skipped {exc}")
@@ -68,7 +86,7 @@ def scan(docs: Path, paths: list[Path], old_files: dict, max_bytes: int | None, 
             out.skipped[rel] = {**UNREADABLE, "reason": f"could not be read ({exc.strerror or exc})"}
             out.warnings.append(f"skipped {path}: {out.skipped[rel]['reason']}")
         if progress:
-            progress("read", n, len(paths))
+            progress("read", n, len(found))
     return out
 
 

@@ -2,8 +2,8 @@
 
 `Store` is a place an index is saved to and loaded from (today the local index directory,
 `rag.index.local`; a server-backed store implements the same methods); `Index` is a loaded index as
-the retriever reads it: passages in index order, dense search, BM25 scores, sentence vectors and
-term statistics. `Manifest` is what a store records about an index (model, dimension, chunk settings,
+the retriever reads it: passages in index order, dense search, BM25 scores, sentence vectors, term
+statistics and the text of every document (what citations are verified against). `Manifest` is what a store records about an index (model, dimension, chunk settings,
 the documents folder, a fingerprint of every source file, and of every file the build skipped with
 the reason), so that a mismatch or a stale index is detected: `stale_files` names the files added,
 changed or removed since, and a skipped file counts as unchanged while its fingerprint matches. `rag.index.factory.open_store` picks the implementation for a location. Does not chunk,
@@ -13,7 +13,7 @@ embed or rank.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -24,7 +24,7 @@ from rag.errors import IndexStateError
 from rag.index.lexical import TermStats
 from rag.types import Passage
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4  # 4: the documents' texts are stored (texts.jsonl)
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class Manifest:
     format_version: int = FORMAT_VERSION
     skipped: dict = field(default_factory=dict)  # doc -> {"sha256", "bytes", "reason"}: not indexed, and why
     max_file_bytes: int | None = None  # the per-file size limit of the build (None: built before there was one)
+    extra_docs: dict = field(default_factory=dict)  # prefix -> folder indexed with `docs`, its files as "prefix/..."
 
 
 class Index(Protocol):
@@ -68,6 +69,10 @@ class Index(Protocol):
     def term_stats(self) -> TermStats:
         """Document frequencies of the BM25 terms."""
 
+    def document_text(self, doc: str) -> str | None:
+        """The text document `doc` was indexed from (what its converter extracted; spans index into
+        it), or None for a document not in the index."""
+
 
 class Store(Protocol):
     """Where an index is saved and loaded; builds of one store take turns through `lock_path`."""
@@ -88,8 +93,9 @@ class Store(Protocol):
         """The checked index; IndexStateError names the first thing wrong."""
 
     def save(self, manifest: Manifest, passages: Sequence[Passage], vectors: np.ndarray,
-             sentences: np.ndarray) -> Index:
-        """Replace the index at the location whole (readers see the old one or the new one)."""
+             sentences: np.ndarray, texts: Mapping[str, str]) -> Index:
+        """Replace the index at the location whole (readers see the old one or the new one); `texts`
+        holds every indexed document's text by document."""
 
 
 UNREADABLE = {"sha256": "", "bytes": -1}  # the fingerprint of a file that could not be read (OSError)
@@ -120,6 +126,11 @@ def readable_fingerprint(path: Path) -> dict:
 
 def _matches(path: Path, recorded: dict) -> bool:
     fingerprint = {"sha256": recorded.get("sha256"), "bytes": recorded.get("bytes")}
+    if fingerprint["sha256"] == "" and fingerprint["bytes"] >= 0:  # skipped by type or size: the size is its fingerprint
+        try:
+            return path.stat().st_size == fingerprint["bytes"]
+        except OSError:
+            return False
     if fingerprint != UNREADABLE:
         try:
             if path.stat().st_size != fingerprint["bytes"]:  # no need to hash it
@@ -152,12 +163,29 @@ def check_fresh(index: Index) -> None:
 def stale_files(manifest: Manifest) -> list[str]:
     """Source files added, changed or removed since the index was built ([] if its folder is gone).
     A file the build skipped is unchanged while its fingerprint matches the one recorded with it."""
-    from rag.ingest.load import list_files
+    from rag.ingest.load import list_documents
 
     docs = Path(manifest.docs)
     if not docs.is_dir():
         return []
-    current = {p.relative_to(docs).as_posix(): p for p in list_files(docs)}
+    current = dict(list_documents(docs, manifest.extra_docs))
     recorded = {**manifest.skipped, **manifest.files}
     return [d for d in sorted(set(current) | set(recorded))
             if d not in current or d not in recorded or not _matches(current[d], recorded[d])]
+
+
+def source_file(manifest: Manifest, doc: str) -> Path | None:
+    """The original file of indexed document `doc`, resolved; None unless it is a document of the
+    index and lies inside its folder (no "..", no symlink out of the folder)."""
+    if not isinstance(doc, str) or doc not in manifest.files:
+        return None
+    folder, rel = Path(manifest.docs), doc
+    for prefix, path in manifest.extra_docs.items():
+        if doc.startswith(prefix + "/"):
+            folder, rel = Path(path), doc[len(prefix) + 1:]
+    try:
+        root = folder.resolve()
+        path = (root / rel).resolve()
+    except (OSError, RuntimeError, ValueError):
+        return None
+    return path if path.is_relative_to(root) and path != root and path.is_file() else None

@@ -86,16 +86,32 @@ def _cached_text(path: str, mtime_ns: int, size: int) -> str:
 def list_files(folder: Path) -> list[Path]:
     """Every file under `folder`, recursively, sorted, hidden paths skipped; files of a type no
     converter reads are listed too, so a build can say it skipped them."""
+    return [path for _, path in list_documents(folder)]
+
+
+def list_documents(folder: Path, extra: Mapping[str, str | Path] | None = None) -> list[tuple[str, Path]]:
+    """(doc, path) of every file under `folder` (doc: its path relative to `folder`) and under each
+    `extra` folder (doc: "PREFIX/relative path"; a missing extra folder has none), sorted by doc, hidden
+    paths skipped. Files under `folder`/PREFIX are left to the extra folder of that prefix."""
     if not folder.exists():
         raise DocumentError(f"documents folder {str(folder)!r} does not exist")
     if not folder.is_dir():
         raise DocumentError(f"{str(folder)!r} is not a folder")
-    files = [
-        p for p in folder.rglob("*")
-        if p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    ]
-    return sorted(files, key=lambda p: p.relative_to(folder).as_posix())
+    extra = {prefix.strip("/"): Path(path) for prefix, path in (extra or {}).items()}
+    found = [(doc, path) for doc, path in _files(folder, "") if doc.split("/", 1)[0] not in extra]
+    for prefix, path in extra.items():
+        if path.is_dir():
+            found += _files(path, prefix + "/")
+    return sorted(found)
+
+
+def _files(folder: Path, prefix: str) -> list[tuple[str, Path]]:
+    out = []
+    for path in folder.rglob("*"):
+        rel = path.relative_to(folder)
+        if not any(part.startswith(".") for part in rel.parts) and path.is_file():
+            out.append((prefix + rel.as_posix(), path))
+    return out
 
 
 def _heading_level(line: str) -> float | None:

@@ -22,8 +22,7 @@ import numpy as np
 from rag.index.embed import Embedder, query_embedder
 from rag.index.lexical import TermStats
 from rag.index.factory import open_store
-from rag.index.store import Index, check_encoder, check_fresh
-from rag.ingest.load import source_text
+from rag.index.store import Index, check_encoder, check_fresh, source_file
 from rag.query import make_query, matching_docs
 from rag.search.aliases import Aliases
 from rag.search.names import PassageNames, needed_names
@@ -89,8 +88,15 @@ class Retriever:
         return self.index.term_stats()
 
     def document_text(self, doc: str) -> str | None:
-        """The text of source document `doc` that passages and citations index into (None if unreadable)."""
-        return source_text(self.index.manifest.docs, doc)
+        """The text document `doc` was indexed from, as stored in the index (for a PDF, Word file or web
+        page its extracted text; for `.txt`/`.md` the file's own): passages and citations index into
+        it. None for a document not in the index."""
+        return self.index.document_text(doc)
+
+    def source_file(self, doc: str) -> Path | None:
+        """The original file of document `doc` in the folders the index was built from, or None (not a
+        document of the index, gone, or outside its folder)."""
+        return source_file(self.index.manifest, doc)
 
     def embed_query(self, question: str) -> np.ndarray:
         """The question's (1, dim) vector, cached for the last few questions."""

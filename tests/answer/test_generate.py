@@ -4,7 +4,6 @@ OpenAI-compatible client against a local stub server on 127.0.0.1 (no real netwo
 from __future__ import annotations
 
 import json
-import os
 import socket
 import threading
 import time
@@ -160,11 +159,10 @@ def test_verified_answer_over_given_passages_and_source_text():
     assert unreadable.abstained and unreadable.citations == () and unreadable.passages == (p,)
 
 
-def test_generated_citations_are_verified_against_the_file(ask, story_docs):
-    path = story_docs / "fish.md"
-    path.write_text(path.read_text(encoding="utf-8").replace("tiny shrimp", "small krill"), encoding="utf-8")
-    st = path.stat()
-    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
+def test_generated_citations_are_verified_against_the_indexed_text(ask, story_retriever, monkeypatch):
+    texts = dict(story_retriever.index.texts)
+    texts["fish.md"] = texts["fish.md"].replace("tiny shrimp", "small krill")  # as if the stored text differed
+    monkeypatch.setattr(story_retriever, "document_text", texts.get)
     answer, _ = ask(lambda n: f"Goldfish eat flakes and tiny shrimp [{n['goldfish']}]. "
                               f"Dogs fetch sticks in the park [{n['sticks']}].")
     assert answer.text == "Dogs fetch sticks in the park. [1]"

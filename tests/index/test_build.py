@@ -223,7 +223,7 @@ def test_progress_is_reported(toy_docs, tmp_path, fake_embedder):
 
 
 def test_unreadable_file_is_skipped_with_warning(toy_docs, tmp_path, fake_embedder, no_real_model):
-    (toy_docs / "broken.txt").write_bytes(b"\xff\xfe\x00\x01binary")
+    (toy_docs / "broken.txt").write_bytes(b"\x00\x01binary\xff")
     s = build_index(toy_docs, tmp_path / "index", embedder=fake_embedder)
     assert s.files == 6 and len(s.warnings) == 1 and "broken.txt" in s.warnings[0]
     assert "broken.txt" not in store.load(tmp_path / "index").manifest.files
@@ -231,7 +231,7 @@ def test_unreadable_file_is_skipped_with_warning(toy_docs, tmp_path, fake_embedd
 
 def test_empty_folder(tmp_path, fake_embedder):
     (tmp_path / "docs").mkdir()
-    with pytest.raises(DocumentError, match="no .txt or .md files"):
+    with pytest.raises(DocumentError, match="no files in"):
         build_index(tmp_path / "docs", tmp_path / "index", embedder=fake_embedder)
     assert not (tmp_path / "index").exists()
 

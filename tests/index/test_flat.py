@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from conftest import texts_for
 from rag.errors import IndexStateError
 from rag.index import local
 from rag.index.flat import LocalIndex
@@ -63,7 +64,8 @@ def saved_bytes(toy_index):
 def decode(toy_index, manifest=None, **changed):
     files, bm25 = saved_bytes(toy_index)
     parts = {"passages": files[local.PASSAGES], "dense": files[local.DENSE], "bm25": bm25,
-             "sentences": files[local.SENTENCES], "sentence_rows": files[local.SENTENCE_ROWS], **changed}
+             "sentences": files[local.SENTENCES], "sentence_rows": files[local.SENTENCE_ROWS],
+             "texts": files[local.TEXTS], **changed}
     return LocalIndex.decode(toy_index, manifest or local.read_manifest(toy_index), **parts)
 
 
@@ -73,6 +75,17 @@ def test_decode_gives_what_load_gives(toy_index, index):
     np.testing.assert_array_equal(made.vectors(), index.vectors())
     np.testing.assert_array_equal(made.sentences, index.sentences)
     np.testing.assert_array_equal(made.lexical_scores("cats purr"), index.lexical_scores("cats purr"))
+
+
+def test_decode_refuses_texts_that_do_not_hold_the_passages(toy_index):
+    files, _ = saved_bytes(toy_index)
+    first = files[local.TEXTS].split(b"\n", 1)[0]
+    with pytest.raises(IndexStateError, match="do not match the documents' texts"):
+        decode(toy_index, texts=files[local.TEXTS].replace(first, first.replace(b"a", b"b")))
+    with pytest.raises(IndexStateError, match="do not match the documents' texts"):
+        decode(toy_index, texts=b"")
+    with pytest.raises(IndexStateError, match="could not be read"):
+        decode(toy_index, texts=b"not json\n")
 
 
 def test_decode_names_what_does_not_match(toy_index):
@@ -99,5 +112,5 @@ def test_texts_with_unicode_line_separators_round_trip(tmp_path, fake_embedder):
                         kind="paragraph", line=i + 1) for i, t in enumerate(texts)]
     sentences = fake_embedder.encode([p.text[s:e] for p in passages for s, e in split_sentences(p.text)])
     manifest = Manifest(model="fake-hash", dim=64, chunk_size=1000, chunk_overlap=150, docs="d")
-    local.save(tmp_path / "index", manifest, passages, fake_embedder.encode(texts), sentences)
+    local.save(tmp_path / "index", manifest, passages, fake_embedder.encode(texts), sentences, texts_for(passages))
     assert [p.text for p in local.load(tmp_path / "index").passages] == texts

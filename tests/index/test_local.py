@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import texts_for
 from rag.errors import IndexStateError
 from rag.index import lexical
 from rag.index import generations
@@ -38,7 +39,7 @@ def save_small(index_dir: Path, fake, passages, model: str = "fake-hash"):
     vectors = fake.encode([p.context() for p in passages])
     manifest = Manifest(model=model, dim=fake.dim, chunk_size=1000, chunk_overlap=150, docs="docs",
                         files={"a.txt": {"sha256": "0" * 64, "bytes": 1}})
-    return store.save(index_dir, manifest, passages, vectors, sentence_vectors(fake, passages)).manifest, vectors
+    return store.save(index_dir, manifest, passages, vectors, sentence_vectors(fake, passages), texts_for(passages)).manifest, vectors
 
 
 def test_save_load_round_trip(tmp_path, toy_docs, fake_embedder):
@@ -131,7 +132,7 @@ def test_mismatched_vectors_refused(tmp_path, toy_docs, fake_embedder):
     manifest = Manifest(model="fake-hash", dim=64, chunk_size=1000, chunk_overlap=150, docs="d")
     with pytest.raises(IndexStateError, match="passages but"):
         store.save(tmp_path / "index", manifest, passages, np.zeros((1, 64), np.float32),
-                   sentence_vectors(fake_embedder, passages))
+                   sentence_vectors(fake_embedder, passages), texts_for(passages))
     assert not (tmp_path / "index").exists() and leftovers(tmp_path) == []
 
 

@@ -1,6 +1,6 @@
-"""rag.index.build with files it cannot index (not UTF-8, binary, unreadable) and files without passages
-(empty, headings only): each is recorded once, so an unchanged one is no change, never makes the index
-stale, and never makes a build rewrite the index; a changed, fixed or deleted one is a change."""
+"""rag.index.build with files it cannot index (undecodable, binary, unreadable, without passages: empty or
+headings only): each is recorded once, so an unchanged one is no change, never makes the index stale, and
+never makes a build rewrite the index; a changed, fixed or deleted one is a change."""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ from rag.index.store import UNREADABLE, file_fingerprint, stale_files
 from rag.search.retriever import Retriever
 
 LATIN1 = "Caf\xe9 au lait\n\nd\xe9j\xe0 vu.\n".encode("latin-1")
+GARBLED = bytes(range(128, 256)) * 2  # text in no encoding
+GARBLED_REASON = "not text in any encoding charset-normalizer knows (not UTF-8 at byte 0: b'\\x80')"
+NO_TEXT = "no text to index (empty, or headings only)"
 BINARY = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
 
 
@@ -40,8 +43,8 @@ def no_real_model(monkeypatch):
 
 @pytest.fixture
 def bad_docs(toy_docs):
-    """The toy corpus with a Latin-1 file and a binary one beside the good files."""
-    (toy_docs / "latin1.txt").write_bytes(LATIN1)
+    """The toy corpus with a file in no encoding and a binary one beside the good files."""
+    (toy_docs / "latin1.txt").write_bytes(GARBLED)
     (toy_docs / "animals" / "photo.txt").write_bytes(BINARY)
     return toy_docs
 
@@ -51,7 +54,7 @@ def test_bad_files_are_skipped_recorded_and_listed(bad_docs, tmp_path, fake_embe
     s = build_index(bad_docs, index, embedder=fake_embedder)
     assert counts(s) == (6, 8, 0, 0, 0) and s.wrote
     assert s.skipped == (("animals/photo.txt", "looks binary (NUL bytes), not a text document"),
-                         ("latin1.txt", "not valid UTF-8 (byte 3: b'\\xe9')"))
+                         ("latin1.txt", GARBLED_REASON))
     assert s.warnings == (f"skipped {bad_docs / 'animals' / 'photo.txt'}: {s.skipped[0][1]}",
                           f"skipped {bad_docs / 'latin1.txt'}: {s.skipped[1][1]}")
     assert "8 files (2 skipped)" in str(s)
@@ -81,13 +84,13 @@ def test_unchanged_bad_files_are_no_change_and_the_index_is_not_stale(bad_docs, 
 def test_a_changed_bad_file_is_one_change_then_none(bad_docs, tmp_path, fake_embedder, no_real_model):
     index = tmp_path / "index"
     build_index(bad_docs, index, embedder=fake_embedder)
-    (bad_docs / "latin1.txt").write_bytes(b"still \xff bad")
+    (bad_docs / "latin1.txt").write_bytes(GARBLED * 2)
     assert stale_files(store.load(index).manifest) == ["latin1.txt"]
     with pytest.raises(IndexStateError, match="stale: 1 file"):
         Retriever.load(index, embedder=fake_embedder)
     s = build_index(bad_docs, index, embedder=fake_embedder)
     assert counts(s) == (6, 0, 1, 0, 7) and s.wrote and s.embedded == 0
-    assert dict(s.skipped)["latin1.txt"] == "not valid UTF-8 (byte 6: b'\\xff')"
+    assert dict(s.skipped)["latin1.txt"] == GARBLED_REASON
     assert stale_files(store.load(index).manifest) == []
     assert not build_index(bad_docs, index, embedder=fake_embedder).wrote
 
@@ -117,7 +120,7 @@ def test_a_deleted_bad_file_is_removed(bad_docs, tmp_path, fake_embedder, no_rea
 def test_a_good_file_turned_bad_loses_its_passages(toy_docs, tmp_path, fake_embedder, no_real_model):
     index = tmp_path / "index"
     build_index(toy_docs, index, embedder=fake_embedder)
-    (toy_docs / "cat.txt").write_bytes(LATIN1)
+    (toy_docs / "cat.txt").write_bytes(GARBLED)
     s = build_index(toy_docs, index, embedder=fake_embedder)
     assert counts(s) == (5, 0, 1, 0, 5) and s.embedded == 0 and [d for d, _ in s.skipped] == ["cat.txt"]
     loaded = store.load(index)
@@ -129,7 +132,7 @@ def test_a_bad_file_added_to_an_index_is_recorded_without_embedding(toy_docs, tm
                                                                     no_real_model):
     index = tmp_path / "index"
     first = build_index(toy_docs, index, embedder=fake_embedder)
-    (toy_docs / "latin1.txt").write_bytes(LATIN1)
+    (toy_docs / "latin1.txt").write_bytes(GARBLED)
     calls = fake_embedder.calls
     s = build_index(toy_docs, index)  # nothing to embed: no model is loaded
     assert counts(s) == (6, 1, 0, 0, 6) and s.wrote and s.passages == first.passages and fake_embedder.calls == calls
@@ -191,11 +194,11 @@ def test_unchanged_files_without_passages_do_not_rewrite_the_index(toy_docs, tmp
         (toy_docs / name).write_text(text, encoding="utf-8")
     index = tmp_path / "index"
     first = build_index(toy_docs, index, embedder=fake_embedder)
-    assert counts(first) == (6 + len(files), 6 + len(files), 0, 0, 0) and first.skipped == ()
-    assert set(files) <= set(store.load(index).manifest.files)
+    assert counts(first) == (6, 6 + len(files), 0, 0, 0) and first.skipped == tuple((n, NO_TEXT) for n in sorted(files))
+    assert len(first.warnings) == len(files) and set(files) <= set(store.load(index).manifest.skipped)
     before = snapshot(index)
     again = build_index(toy_docs, index)  # no embedder: no_real_model would raise if one were loaded
-    assert not again.wrote and counts(again) == (6 + len(files), 0, 0, 0, 6 + len(files))
+    assert not again.wrote and counts(again) == (6, 0, 0, 0, 6 + len(files))
     assert snapshot(index) == before and stale_files(store.load(index).manifest) == []
     name = next(iter(files))
     (toy_docs / name).write_text("Now Text\n\nIt has a paragraph now.\n", encoding="utf-8")
@@ -207,6 +210,17 @@ def test_a_first_build_of_files_without_text_says_so(tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "heading.md").write_text("# Only a heading\n", encoding="utf-8")
-    with pytest.raises(DocumentError, match="nothing to index in .*no text beyond headings"):
+    with pytest.raises(DocumentError, match="nothing to index in .*heading.md: no text to index"):
         build_index(docs, tmp_path / "index")
     assert not (tmp_path / "index").exists()
+
+
+def test_a_latin1_file_is_decoded_and_indexed(toy_docs, tmp_path, fake_embedder, no_real_model):
+    (toy_docs / "latin1.txt").write_bytes(LATIN1)
+    index = tmp_path / "index"
+    s = build_index(toy_docs, index, embedder=fake_embedder)
+    assert s.skipped == () and s.warnings == ()
+    loaded = Retriever.load(index, embedder=fake_embedder)
+    [passage] = [p for p in loaded.passages if p.doc == "latin1.txt"]
+    assert passage.text == "d\xe9j\xe0 vu." and loaded.document_text("latin1.txt") == LATIN1.decode("latin-1")
+    assert stale_files(loaded.index.manifest) == [] and not build_index(toy_docs, index).wrote

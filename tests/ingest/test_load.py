@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import SEED_2021, SEED_2025, SEEDS
+from conftest import SEED_2021, SEED_2025, SEEDS, write_files
 from rag.errors import DocumentError
-from rag.ingest.load import MB, UnreadableFile, check_size, decode_text, list_files, parse, read_text
+from rag.ingest.formats import supported
+from rag.ingest.load import (
+    MB, UnreadableFile, check_size, decode_text, list_documents, list_files, load_document, parse, read_text,
+)
 
 
 def load_all(folder):
@@ -243,23 +246,24 @@ def test_empty_and_blank_files(tmp_path):
     assert all(d.blocks == () and d.year is None for d in docs)
 
 
-def test_binary_and_invalid_utf8_are_refused_naming_the_file(toy_docs):
+def test_binary_and_undecodable_are_refused_naming_the_file_and_latin1_is_read(toy_docs):
     (toy_docs / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    (toy_docs / "garbled.txt").write_bytes(bytes(range(128, 256)) * 2)
     (toy_docs / "latin1.txt").write_bytes("Caf\xe9 au lait\n\nd\xe9j\xe0 vu.\n".encode("latin-1"))
     docs, warnings = load_all(toy_docs)
     assert sorted(d.doc for d in docs) == sorted(
-        ["cat.txt", "dog.txt", "animals/bird.txt", "fish.md", "report_2021.txt", "report_2022.txt"])
+        ["cat.txt", "dog.txt", "animals/bird.txt", "fish.md", "latin1.txt", "report_2021.txt", "report_2022.txt"])
     assert len(warnings) == 2
     (binary,) = [w for w in warnings if "image.txt" in w]
-    (latin,) = [w for w in warnings if "latin1.txt" in w]
-    assert "binary" in binary
-    assert "UTF-8" in latin
+    (garbled,) = [w for w in warnings if "garbled.txt" in w]
+    assert "binary" in binary and "not text in any encoding" in garbled
     assert all("\n" not in w for w in warnings)
+    assert next(d for d in docs if d.doc == "latin1.txt").text == "Caf\xe9 au lait\n\nd\xe9j\xe0 vu.\n"
 
 
 def test_read_text_errors_name_the_file(tmp_path):
     bad = tmp_path / "bad.txt"
-    bad.write_bytes(b"ok \xff\xfe no")
+    bad.write_bytes(bytes(range(128, 256)))
     with pytest.raises(DocumentError, match="bad.txt"):
         read_text(bad)
 
@@ -270,7 +274,16 @@ def test_list_files_is_recursive_sorted_and_skips_hidden(tmp_path):
     for rel in ("z.txt", "a.md", "b/c.txt", "NOTES.TXT", ".hidden.txt", ".git/x.txt", "data.csv", "doc.pdf"):
         (tmp_path / rel).write_text("x", encoding="utf-8")
     names = [p.relative_to(tmp_path).as_posix() for p in list_files(tmp_path)]
-    assert names == ["NOTES.TXT", "a.md", "b/c.txt", "z.txt"]
+    assert names == ["NOTES.TXT", "a.md", "b/c.txt", "data.csv", "doc.pdf", "z.txt"]  # every type: a build says why
+
+
+def test_list_documents_adds_extra_folders_under_their_prefix(tmp_path):
+    write_files(tmp_path / "docs", {"a.txt": "x", "uploads/old.txt": "x", "b/c.txt": "x"})
+    write_files(tmp_path / "up", {"new.txt": "x", "d/e.md": "x", ".hidden.txt": "x"})
+    found = list_documents(tmp_path / "docs", {"uploads": tmp_path / "up", "gone": tmp_path / "missing"})
+    assert [(doc, path.relative_to(tmp_path).as_posix()) for doc, path in found] == [
+        ("a.txt", "docs/a.txt"), ("b/c.txt", "docs/b/c.txt"),
+        ("uploads/d/e.md", "up/d/e.md"), ("uploads/new.txt", "up/new.txt")]
 
 
 def test_missing_folder(tmp_path):
@@ -315,12 +328,14 @@ def test_utf8_bom_markdown_title(tmp_path):
 
 @pytest.mark.parametrize("data, reason", [
     (b"\x89PNG\r\n\x1a\n\x00\x00", "looks binary (NUL bytes), not a text document"),
-    ("Caf\xe9\n".encode("latin-1"), "not valid UTF-8 (byte 3: b'\\xe9')"),
+    (bytes(range(128, 256)), "not text in any encoding charset-normalizer knows (not UTF-8 at byte 0: b'\\x80')"),
+    (b"PK\x03\x04 not really", "unsupported file type (.zip); supported: " + supported()),
 ])
 def test_unreadable_file_carries_its_reason_apart_from_the_path(tmp_path, data, reason):
-    path = tmp_path / "bad.txt"
+    path = tmp_path / ("bad.zip" if data.startswith(b"PK") else "bad.txt")
     path.write_bytes(data)
-    for call in (lambda: read_text(path), lambda: decode_text(data, path)):
+    calls = [lambda: read_text(path)] + ([] if data.startswith(b"PK") else [lambda: decode_text(data, path)])
+    for call in calls:
         with pytest.raises(UnreadableFile) as info:
             call()
         assert isinstance(info.value, DocumentError)
@@ -343,3 +358,29 @@ def test_check_size_names_the_file_its_size_and_the_limit():
     assert message.startswith("docs/big.txt: 12.0 MB (12,582,913 bytes) is over the limit of 10 MB (10,485,760 bytes)")
     assert "--max-file-mb" in message and "\n" not in message
     assert info.value.reason == message.removeprefix("docs/big.txt: ")
+
+
+# ---- headings and pages a converter declares ----
+
+def test_declared_headings_and_pages_shape_the_document():
+    text = "Annual Report 2023\nOverview\nThe year went well.\nShort line\nMore text follows here.\n"
+    overview, short = text.index("Overview"), text.index("Short line")
+    d = parse("r.pdf", text, {overview: 1.0, short: 2.0}, pages=(0, text.index("More")))
+    assert (d.title, d.year, d.pages) == ("Annual Report 2023", 2023, (0, text.index("More")))
+    assert [(text[b.start:b.end], b.heading) for b in d.blocks] == [
+        ("The year went well.", ("Annual Report 2023", "Overview")),
+        ("More text follows here.", ("Annual Report 2023", "Overview", "Short line"))]
+    assert [d.page_at(b.start) for b in d.blocks] == [1, 2]
+
+
+def test_a_declared_heading_wins_over_the_footnote_pattern_and_title_falls_back():
+    text = "A first paragraph, not a title.\n- 1 Scope of this note\nBody text of the note.\n"
+    d = parse("n.docx", text, {text.index("- 1"): 1.0}, title="Note title")
+    assert d.title == "Note title" and d.blocks[-1].heading == ("Note title", "- 1 Scope of this note")
+
+
+def test_load_document_reads_any_encoding_and_names_the_file():
+    d = load_document("x/l.txt", "Caf\xe9\n\nd\xe9j\xe0 vu.\n".encode("latin-1"))
+    assert d.doc == "x/l.txt" and d.text == "Caf\xe9\n\nd\xe9j\xe0 vu.\n" and d.pages == ()
+    with pytest.raises(UnreadableFile, match="^shown name: unsupported file type"):
+        load_document("a.xyz", b"hello", "shown name")

@@ -14,6 +14,7 @@ from rag.errors import UnreadableFile
 from rag.ingest.formats import Extracted
 
 _WESTERN = "cp1252"
+_PUNCTUATION = set(".,;:!?'\"()[]-–—“”‘’/%&*+=#@$€£¥§°·…<>«»_|")
 _BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
          (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 
@@ -46,12 +47,26 @@ def _decode(data: bytes, name: str) -> str:
                                    f"{first_bad}: {data[first_bad:first_bad + 1]!r})")
     # Short texts fit many code pages equally well; then Windows-1252 (what browsers read Latin-1 as) wins.
     ties = [m for m in matches if m.chaos <= best.chaos + 0.01 and m.coherence >= best.coherence - 0.01]
+    try:
+        text = data.decode(best.encoding)
+    except (UnicodeDecodeError, LookupError):
+        text = ""  # charset-normalizer's guess does not hold for the whole file
     if any(_WESTERN in m.could_be_from_charset for m in ties):
         try:
-            return data.decode(_WESTERN)
+            text = data.decode(_WESTERN)
         except UnicodeDecodeError:
             pass
-    return str(best)
+    if not _looks_like_text(text):
+        raise UnreadableFile(name, f"looks binary, not a text document (not UTF-8 at byte {first_bad}, and "
+                                   f"as {best.encoding} it is mostly symbols)")
+    return text
+
+
+def _looks_like_text(text: str) -> bool:
+    """Mostly letters, digits, spaces and ordinary punctuation: what a decoded binary file is not."""
+    sample = text[:20000]
+    odd = sum(1 for c in sample if not (c.isalnum() or c.isspace() or c in _PUNCTUATION))
+    return odd <= 0.1 * len(sample)
 
 
 def convert(data: bytes, name: str) -> Extracted:
