@@ -90,11 +90,10 @@ def _why(code: int | None, data: bytes) -> str:
 
 
 def _page_lines(pdf, index: int) -> list[_Line]:
-    from pypdfium2 import raw
-
     page = pdf[index]
     textpage = page.get_textpage()
     try:
+        chars = _Chars(textpage)
         text = textpage.get_text_range()
         same = len(text) == textpage.count_chars()  # else text and char indices differ: translate them
         lines = []
@@ -105,13 +104,13 @@ def _page_lines(pdf, index: int) -> list[_Line]:
                 continue
             first = m.start() + len(seg) - len(seg.lstrip())
             last = m.start() + len(seg.rstrip()) - 1
+            word_end = first + len(body.split(" ", 1)[0]) - 1
             if not same:
-                first, last = (raw.FPDFText_GetCharIndexFromTextIndex(textpage, i) for i in (first, last))
-            head, tail = _char(raw, textpage, first), _char(raw, textpage, last)
+                first, last, word_end = map(chars.index, (first, last, word_end))
+            head, tail = chars.info(first), chars.info(last)
             if head is None or tail is None:
                 continue
-            word_end = first + len(body.split(" ", 1)[0]) - 1
-            word = _char(raw, textpage, word_end, box_only=True) if word_end < last else tail
+            word = chars.box(word_end) if word_end < last else tail
             right = word[1] if word else tail[1]
             lines.append(_Line(body, index, head[0], tail[1], right - head[0], head[2], max(head[3], tail[3]),
                                head[4] and tail[4]))
@@ -121,21 +120,40 @@ def _page_lines(pdf, index: int) -> list[_Line]:
         page.close()
 
 
-def _char(raw, textpage, i: int, box_only: bool = False) -> tuple | None:
-    """(left, right, bottom, size, bold) of character `i`, or None when PDFium has no box for it."""
-    box, matrix = raw.FS_RECTF(), raw.FS_MATRIX()
-    if i < 0 or not raw.FPDFText_GetLooseCharBox(textpage, i, box):
-        return None
-    if box_only:
-        return box.left, box.right
-    raw.FPDFText_GetMatrix(textpage, i, matrix)
-    size = raw.FPDFText_GetFontSize(textpage, i) * math.sqrt(abs(matrix.a * matrix.d - matrix.b * matrix.c))
-    bold = raw.FPDFText_GetFontWeight(textpage, i) >= 600
-    if not bold:
-        buffer, flags = ctypes.create_string_buffer(128), ctypes.c_int()
-        raw.FPDFText_GetFontInfo(textpage, i, buffer, 128, flags)
-        bold = bool(_BOLD_NAME.search(buffer.value.decode("latin-1"))) or bool(flags.value & (1 << 18))
-    return box.left, box.right, box.bottom, round(size, 1), bold
+class _Chars:
+    """Position, size and weight of a page's characters, through PDFium's own calls (the fast way)."""
+
+    def __init__(self, textpage):
+        from pypdfium2 import raw
+
+        self.raw, self.page = raw, textpage.raw
+        self.rect, self.matrix = raw.FS_RECTF(), raw.FS_MATRIX()
+        self.name, self.flags = ctypes.create_string_buffer(128), ctypes.c_int()
+
+    def index(self, text_index: int) -> int:
+        return self.raw.FPDFText_GetCharIndexFromTextIndex(self.page, text_index)
+
+    def box(self, i: int) -> tuple[float, float, float] | None:
+        """(left, right, bottom) of the font box of character `i`, or None when PDFium has none."""
+        rect = self.rect
+        if i < 0 or not self.raw.FPDFText_GetLooseCharBox(self.page, i, rect):
+            return None
+        return rect.left, rect.right, rect.bottom
+
+    def info(self, i: int) -> tuple[float, float, float, float, bool] | None:
+        """(left, right, bottom, size in points as printed, bold) of character `i`, or None."""
+        raw, page, m = self.raw, self.page, self.matrix
+        box = self.box(i)
+        if box is None:
+            return None
+        raw.FPDFText_GetMatrix(page, i, m)
+        size = raw.FPDFText_GetFontSize(page, i) * math.sqrt(abs(m.a * m.d - m.b * m.c))
+        weight = raw.FPDFText_GetFontWeight(page, i)  # from the font's stem width when it has one, else 0
+        bold = weight >= 600
+        if weight <= 0 or 500 <= weight < 600:  # unknown or borderline: the font's name and flags say
+            raw.FPDFText_GetFontInfo(page, i, self.name, 128, self.flags)
+            bold = bool(_BOLD_NAME.search(self.name.value.decode("latin-1"))) or bool(self.flags.value & 1 << 18)
+        return *box, round(size, 1), bold
 
 
 def _outline(pdf):
