@@ -1,18 +1,20 @@
 """PDF with a text layer, read with pypdfium2 (PDFium): its lines rebuilt into paragraphs and headings.
 
-PDFium gives each page's text in content order, a line at a time; the position, size and weight of a
-line's first and last character tell the rest. The running header, footer and page number (a line at
-the top or bottom of most pages, the same but for its digits) are dropped, as is a lone page number at
-either edge. A line joins the one before it when it has the same font size and weight, sits right under
-it (or opens the next page) and its first word would not have fitted at the end of the line before,
-which therefore did not end a paragraph; a word hyphenated at the line end is rejoined ("inter-" +
-"national"), a real hyphen kept ("Asia-" + "Pacific"). Headings are the outline's entries (bookmarks)
-found as lines on their pages, level 1 the top; without an outline, lines clearly bigger than the body
-text, or bold and short, ranked by size. `pages` gives the offset of the first character taken from
-each page, so a paragraph running on from the page before carries its page break inside its line.
+PDFium gives a page's text in content order, a line at a time; the position, size and weight of a
+line's first and last character tell the rest. Running headers and footers are dropped: a line at the
+top or bottom of most pages, the same but for numbers that count the pages ("Page 7 of 9"), and a lone
+page number. A line joins the one before it when it has the same font size and weight, sits right under
+it or opens the next page, keeps the paragraph's left edge, and its first word would not have fitted at
+the end of the line before (which so did not end a paragraph). A word hyphenated at a line end is
+rejoined ("inter-" + "national"), a real hyphen kept ("Asia-" + "Pacific"). Headings are the outline's
+bookmarks found as lines on their pages (after a number such as "2.1" or not), level 1 the top; without
+an outline, lines clearly bigger than the body text, or bold and short, levelled by size. `pages` is
+the offset of the first character taken from each page: a paragraph running on from the page before
+carries the page break inside its line. A paragraph that ends a page on a full line reads as running on.
 
-Does not read scans (no OCR), several columns, tables or rotated text as such: they come out in
-content order. Encrypted, damaged, empty and image-only files raise `UnreadableFile`.
+Does not read scans (no OCR), nor columns, tables or rotated text as such: they come in content order.
+Encrypted, damaged, empty and image-only files raise `UnreadableFile`. PDFium is not thread-safe, so
+one document is read at a time.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ _PDFIUM = threading.Lock()  # PDFium is not thread-safe, not even across documen
 _LINE = re.compile(r"[^\r\n\ufffe]+\ufffe?")  # PDFium ends a line with \r\n, or U+FFFE for a hyphen at its end
 _PAGE_NUMBER = re.compile(r"^[\W_]*((page|p\.)\s*)?(\d+|(?=[ivxlcdm])m{0,3}(c[md]|d?c{0,3})(x[cl]|l?x{0,3})(i[xv]|v?i{0,3}))"
                           r"(\s*(of|/)\s*\d+)?[\W_]*$", re.IGNORECASE)
+_NUMBERING = re.compile(r"((chapter|section|part|appendix)\s+)?(\d+|[a-z]|[ivxlc]+)([.-]\d+)*[.):]?")
 _HYPHENS = ("-", "\u2010")
 _BOLD_NAME = re.compile(r"bold|black|heavy|semibold|demi", re.IGNORECASE)
 _ERRORS = {4: "encrypted (password-protected); decrypt it first",
@@ -68,7 +71,7 @@ def convert(data: bytes, name: str) -> Extracted:
             outline = list(_outline(pdf))
             title = (pdf.get_metadata_value("Title") or "").strip() or None
         except pdfium.PdfiumError as exc:
-            raise UnreadableFile(name, f"damaged PDF ({str(exc).rstrip('.')})") from None
+            raise UnreadableFile(name, f"damaged PDF (PDFium: {str(exc).rstrip('.').lower()})") from None
         finally:
             pdf.close()
     if not pages:
@@ -148,9 +151,8 @@ class _Chars:
             return None
         raw.FPDFText_GetMatrix(page, i, m)
         size = raw.FPDFText_GetFontSize(page, i) * math.sqrt(abs(m.a * m.d - m.b * m.c))
-        weight = raw.FPDFText_GetFontWeight(page, i)  # from the font's stem width when it has one, else 0
-        bold = weight >= 600
-        if weight <= 0 or 500 <= weight < 600:  # unknown or borderline: the font's name and flags say
+        bold = raw.FPDFText_GetFontWeight(page, i) >= 500  # the font's /FontWeight, else from its stem width
+        if not bold:  # the weight may be missing (0) or made up: the font's name and flags may say bold
             raw.FPDFText_GetFontInfo(page, i, self.name, 128, self.flags)
             bold = bool(_BOLD_NAME.search(self.name.value.decode("latin-1"))) or bool(self.flags.value & 1 << 18)
         return *box, round(size, 1), bold
@@ -170,56 +172,60 @@ def _outline(pdf):
             yield mark.level + 1, mark.get_title(), page
 
 
-def _key(line: _Line) -> tuple[str, float]:
-    return re.sub(r"\d+", "#", line.text.casefold()), round(line.size)
-
-
 def _drop_running(pages: list[list[_Line]]) -> list[list[_Line]]:
-    """The pages without their running headers, footers and page numbers."""
-    def edges(lines):  # the two top-most and two bottom-most lines of a page
+    """The pages without their running headers and footers: a line among the two top-most or bottom-most
+    of at least 40% of the pages (2 at least), the same in size and text but for numbers that are the
+    same or count the pages ("Page 7", not "Chapter 3" atop a few pages); nor a lone page number."""
+    def edges(lines):
         by_height = sorted(lines, key=lambda line: -line.base)
         return [("top", line) for line in by_height[:2]] + [("bottom", line) for line in by_height[-2:]]
 
-    seen = Counter()
-    for page in pages:
-        seen.update({(edge, _key(line)) for edge, line in edges(page)})
-    enough = max(2, 0.4 * sum(1 for page in pages if page))
+    found: dict[tuple, dict[int, _Line]] = {}
+    for n, page in enumerate(pages):
+        for edge, line in edges(page):
+            found.setdefault((edge, re.sub(r"\d+", "#", line.text.casefold()), round(line.size)), {})[n] = line
+    enough = max(2, 0.4 * sum(map(bool, pages)))
+    running = {id(line) for at in found.values() if len(at) >= enough and _steady(at) for line in at.values()}
     out = []
     for page in pages:
         lines = sorted(page, key=lambda line: -line.base)
-        drop = {id(line) for edge, line in edges(page) if seen[edge, _key(line)] >= enough}
-        for line in (lines[:1] + lines[-1:]):
-            if _PAGE_NUMBER.match(line.text):
-                drop.add(id(line))
+        drop = running | {id(line) for line in lines[:1] + lines[-1:] if _PAGE_NUMBER.match(line.text)}
         out.append([line for line in page if id(line) not in drop])
     return out
+
+
+def _steady(at: dict[int, _Line]) -> bool:
+    """Whether each number in these lines (one line a page) is the same on every page or counts the pages."""
+    numbers = [(n, [int(x) for x in re.findall(r"\d+", line.text)]) for n, line in at.items()]
+    return all(any(Counter(nums[j] - n * step for n, nums in numbers).most_common(1)[0][1] >= 0.8 * len(numbers)
+                   for step in (0, 1)) for j in range(len(numbers[0][1])))
 
 
 def _paragraphs(lines: list[_Line]) -> list[tuple[_Line, str, list[tuple[int, int]]]]:
     """(first line, text, [(offset in the text, page), ...] where each page's part starts) per paragraph."""
     if not lines:
         return []
-    body = Counter()
-    for line in lines:
-        body[line.size] += len(line.text)
-    body_size = body.most_common(1)[0][0]
+    body_size = _body_size((line.size, line.text) for line in lines)
     right = max((line.x1 for line in lines if line.size == body_size), default=max(line.x1 for line in lines))
     steps = [(a.base - b.base) / a.size for a, b in itertools.pairwise(lines)
              if a.page == b.page and a.size == b.size and 0 < a.base - b.base < 3 * a.size]
     leading = statistics.median(steps) if steps else 1.2
 
-    def continues(a: _Line, b: _Line) -> bool:
+    def continues(a: _Line, b: _Line, inside: bool) -> bool:
         if abs(a.size - b.size) > 0.05 * a.size or a.bold != b.bold:
             return False
         if a.page == b.page and not 0 < a.base - b.base <= 1.3 * leading * a.size:
             return False
+        if inside and a.page == b.page and abs(a.x0 - b.x0) > 0.8 * a.size:
+            return False  # a paragraph's lines after its first share a left edge: an indent starts another one
         if a.text.endswith(_HYPHENS):
             return True
         return right - a.x1 < b.word + 0.5 * b.size  # its first word and a space (with room to spare) did not fit
 
-    paragraphs, prev = [], None
+    paragraphs, prev, inside = [], None, False
     for line in lines:
-        if prev is not None and continues(prev, line):
+        inside = prev is not None and continues(prev, line, inside)
+        if inside:
             first, text, marks = paragraphs[-1]
             if text.endswith(_HYPHENS) and len(text) > 1 and text[-2].isalnum():
                 text = text[:-1] if text[-2].isalpha() and line.text[0].islower() else text
@@ -234,16 +240,17 @@ def _paragraphs(lines: list[_Line]) -> list[tuple[_Line, str, list[tuple[int, in
     return paragraphs
 
 
-def _fold(text: str) -> str:
-    return " ".join(text.split()).casefold()
+def _body_size(sized_texts) -> float:
+    """The font size most of the text is printed in."""
+    chars = Counter()
+    for size, text in sized_texts:
+        chars[size] += len(text)
+    return chars.most_common(1)[0][0]
 
 
 def _font_levels(paragraphs) -> dict[int, float]:
     """Heading level by paragraph index, from font size and weight."""
-    body = Counter()
-    for first, text, _ in paragraphs:
-        body[first.size] += len(text)
-    body_size = body.most_common(1)[0][0]
+    body_size = _body_size((first.size, text) for first, text, _ in paragraphs)
     big = {i: round(first.size * 2) / 2 for i, (first, text, _) in enumerate(paragraphs)
            if first.size >= 1.15 * body_size and len(text) <= 200}
     bold = {i for i, (first, text, _) in enumerate(paragraphs)
@@ -253,6 +260,12 @@ def _font_levels(paragraphs) -> dict[int, float]:
     return {i: float(rank[size]) for i, size in big.items()} | {i: float(len(rank) + 1) for i in bold}
 
 
+def _titled(line: str, title: str) -> bool:
+    """Whether a line is a bookmark's title, perhaps after its number ("2.1", "Chapter 3")."""
+    line, title = " ".join(line.split()).casefold(), " ".join(title.split()).casefold()
+    return line == title or line.endswith(" " + title) and bool(_NUMBERING.fullmatch(line[:-len(title) - 1]))
+
+
 def _outline_levels(paragraphs, outline) -> dict[int, float]:
     """Heading level by paragraph index, for the bookmarks found as a paragraph on their page."""
     by_page: dict[int, list[int]] = {}
@@ -260,8 +273,7 @@ def _outline_levels(paragraphs, outline) -> dict[int, float]:
         by_page.setdefault(first.page, []).append(i)
     levels: dict[int, float] = {}
     for level, title, page in outline:
-        want = _fold(title)
-        i = next((i for i in by_page.get(page, ()) if i not in levels and _fold(paragraphs[i][1]) == want), None)
+        i = next((i for i in by_page.get(page, ()) if i not in levels and _titled(paragraphs[i][1], title)), None)
         if i is not None:
             levels[i] = float(level)
     return levels

@@ -111,6 +111,15 @@ def test_running_header_footer_and_page_numbers_removed():
     assert single.text == LOREM
 
 
+def test_numbered_headings_atop_pages_are_no_running_header():
+    openings = ("It begins here.", "Then it goes on.", "And so it ends.")
+    chapter = [[(f"Chapter {n}", 15, True), opening] for n, opening in enumerate(openings, 1)]
+    pages = [page for n in range(3) for page in (chapter[n], [f"Page two of chapter {n + 1}."])]
+    ex = convert(draw(*pages, header="Annual Review", footer="{n}"), "a.pdf")
+    assert ex.text.split("\n")[:4] == ["Chapter 1", "It begins here.", "Page two of chapter 1.", "Chapter 2"]
+    assert len(ex.text.split("\n")) == 9 and "Annual Review" not in ex.text
+
+
 def test_hyphenated_words_rejoined_and_real_hyphens_kept():
     page = ["The inter-", "national order and the Asia-", "Pacific region, from 2025-", "2026 on."]
     ex = convert(draw(page), "a.pdf")
