@@ -67,16 +67,44 @@ def load_qa(path: str | Path, docs: str | Path) -> list[QAItem]:
             if not quote:
                 gold.append(GoldSpan(doc))
                 continue
-            at = texts[doc].find(quote)
-            if at < 0:
+            spans = find_quote(texts[doc], quote)
+            if not spans:
                 raise RagError(f"{path}:{n}: quote {quote[:50]!r} not found in {doc!r}")
-            while at >= 0:  # a quote that occurs twice (a repeated caption) is found at either place
-                gold.append(GoldSpan(doc, at, at + len(quote)))
-                at = texts[doc].find(quote, at + 1)
+            gold += [GoldSpan(doc, start, end) for start, end in spans]
         items.append(QAItem(str(row.get("id", n)), question, None if answers is None else tuple(answers), tuple(gold)))
     if not items:
         raise RagError(f"QA file {str(path)!r} has no questions")
     return items
+
+
+_SPACE = re.compile(r"\s+")
+
+
+def find_quote(text: str, quote: str) -> list[tuple[int, int]]:
+    """Every span of `text` that is `quote` (a quote that occurs twice, a repeated caption, is found at
+    either place); when there is none, every span that is `quote` once runs of white space are
+    collapsed on both sides (a PDF's extracted text breaks and spaces lines its own way)."""
+    spans, at = [], text.find(quote)
+    while at >= 0:
+        spans.append((at, at + len(quote)))
+        at = text.find(quote, at + 1)
+    if spans or not quote.strip():
+        return spans
+    starts, chars = [], []  # the collapsed text, and where each of its characters is in `text`
+    for m in re.finditer(r"\s+|\S+", text):
+        if m.group()[0].isspace():
+            starts.append(m.start())
+            chars.append(" ")
+        else:
+            starts.extend(range(m.start(), m.end()))
+            chars.append(m.group())
+    collapsed, wanted = "".join(chars), _SPACE.sub(" ", quote.strip())
+    at = collapsed.find(wanted)
+    while at >= 0:
+        last = at + len(wanted) - 1
+        spans.append((starts[at], starts[last] + 1))
+        at = collapsed.find(wanted, at + 1)
+    return spans
 
 
 def overlaps(doc: str, start: int, end: int, gold: Iterable[GoldSpan]) -> bool:
