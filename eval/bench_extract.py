@@ -10,7 +10,10 @@ as one output line (a paragraph kept one line), and running headers or footers l
 HTML converters are timed in documents per second when `rag/ingest/formats/docx.py` / `html.py` import.
 Each library's licence is read from its installed metadata.
 
-    python eval/bench_extract.py [--pages 200]
+`--pdf FILE ...` times the extractors on PDFs of your own too, with the words each one gives (a library
+that loses the spaces between words gives far fewer).
+
+    python eval/bench_extract.py [--pages 200] [--pdf FILE ...]
 """
 
 from __future__ import annotations
@@ -153,7 +156,7 @@ def bench_others(seeds: list[str]) -> None:
             print(f"  {fmt}: skipped, rag/ingest/formats/{fmt}.py does not import ({exc})")
             continue
         files = [render(seed) for seed in seeds] * 10
-        seconds = timed(lambda data, m=module: m.convert(data, f"bench.{fmt}"), files)
+        seconds = timed(lambda data, m=module, name=f"bench.{fmt}": m.convert(data, name), files)
         kb = sum(map(len, files)) / len(files) / 1024
         print(f"  {fmt}: {len(files) / seconds:8.1f} documents/s  ({len(files)} documents of {kb:.0f} KB on average)")
 
@@ -161,6 +164,7 @@ def bench_others(seeds: list[str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pages", type=int, default=200, help="about how many PDF pages to time (default 200)")
+    ap.add_argument("--pdf", type=Path, nargs="*", default=[], help="PDF files of your own to time as well")
     args = ap.parse_args(argv)
     seeds = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "seeds").glob("*.txt"))]
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; rendering the seeds with fpdf2 ...")
@@ -179,6 +183,12 @@ def main(argv: list[str] | None = None) -> int:
               f"{licence(lib)}")
     print("\n  in order: seed lines whose start is found, in order; whole: seed lines that are one output line\n"
           "  (a paragraph unbroken); running: running-header and 'Page N' lines left in the text.")
+    for path in args.pdf:
+        data = path.read_bytes()
+        print(f"\n{path.name}: {page_count(data)} pages")
+        for name, (fn, _) in EXTRACTORS.items():
+            words = len(fn(data).split())
+            print(f"  {name:26} {page_count(data) / timed(fn, [data]):8.1f} pages/s {words:8} words")
     print("\nOther formats (our converters):")
     bench_others(seeds)
     print("\nLicences:")
