@@ -224,3 +224,9 @@ def test_a_latin1_file_is_decoded_and_indexed(toy_docs, tmp_path, fake_embedder,
     [passage] = [p for p in loaded.passages if p.doc == "latin1.txt"]
     assert passage.text == "d\xe9j\xe0 vu." and loaded.document_text("latin1.txt") == LATIN1.decode("latin-1")
     assert stale_files(loaded.index.manifest) == [] and not build_index(toy_docs, index).wrote
+
+
+def test_the_python_api_logs_each_skipped_file_once(bad_docs, tmp_path, fake_embedder, caplog):
+    with caplog.at_level("WARNING", logger="rag.index.build"):
+        s = build_index(bad_docs, tmp_path / "index", embedder=fake_embedder)
+    assert [r.getMessage() for r in caplog.records if r.name == "rag.index.build"] == list(s.warnings)
