@@ -7,9 +7,10 @@ the "Title" style is level 1 and "Heading N" is level N + 1 when the document ha
 else N, so a Title stays above the headings that follow it (a style based on one of them, or with an
 outline level, counts the same). A list paragraph (bulleted or numbered) starts "• ", as a bullet reads
 on the page (and so `rag.ingest.load.parse` keeps a list one block); Word's numbers are not rebuilt.
-A table row whose cells hold one paragraph each is one line, the cells joined by " | ": a row is a
-record, read and cited as one; a row whose cells hold more (a table used for layout) gives each
-paragraph its line. A table of contents is skipped. `title` is the document properties' title.
+A table row whose cells hold one paragraph each is one line, "| a | b | c |" as a Markdown table row
+reads: a row is a record, read and cited as one, and the bars keep `parse` from taking a short row for
+a heading (a row of one filled cell is a plain line); a row whose cells hold more (a table used for
+layout) gives each paragraph its line. A table of contents is skipped. `title` is the document properties' title.
 
 Does not read the headers and footers of the Word sections, footnotes, endnotes, comments, text boxes
 or images. A damaged, truncated or password-protected file raises `UnreadableFile`, one line.
@@ -37,8 +38,8 @@ _HEADING = re.compile(r"heading ([1-9])")
 _TEXT = ".//w:t | .//w:tab | .//w:ptab | .//w:br | .//w:cr | .//w:noBreakHyphen"
 
 
-def _xpath(el, path: str) -> list:
-    return _compiled(path)(el)
+def _xpath(el, path: str, **variables) -> list:
+    return _compiled(path)(el, **variables)
 
 
 @functools.cache
@@ -79,7 +80,7 @@ class _Body:
     """Walks a document body into (text, heading level | "title" | None, is a list item) lines."""
 
     def __init__(self, styles) -> None:
-        self.styles = {s.get(W + "styleId"): s for s in styles.iterchildren(W + "style")}
+        self.styles = styles
         default = _xpath(styles, "w:style[@w:type='paragraph'][@w:default='1']/@w:styleId")
         self.default = default[0] if default else None
         self.known: dict[str | None, tuple[int | str | None, bool, bool]] = {}
@@ -114,8 +115,11 @@ class _Body:
         for row in _xpath(tbl, "w:tr | w:sdt/w:sdtContent/w:tr"):
             cells = [list(self.lines(tc)) for tc in _xpath(row, "w:tc | w:sdt/w:sdtContent/w:tc")]
             if all(len(c) <= 1 and all(level is None for _, level, _ in c) for c in cells):  # a record: one line
-                if line := " | ".join(c[0][0] for c in cells if c):
-                    yield line, None, False
+                filled = [c[0] for c in cells if c]
+                if len(filled) > 1:
+                    yield "| " + " | ".join(text for text, _, _ in filled) + " |", None, False
+                else:  # one cell of text (a note in a box, a row spanning the table) reads as a paragraph
+                    yield from filled
             else:  # a table used for layout: each paragraph its own line
                 for cell in cells:
                     yield from cell
@@ -123,11 +127,9 @@ class _Body:
     def style(self, style_id: str | None, depth: int = 0) -> tuple[int | str | None, bool, bool]:
         """(heading level, "title" or None; numbered or bulleted; in a table of contents) of a paragraph style,
         with what it inherits from the style it is based on."""
-        s = self.styles.get(style_id)
-        if s is None or depth > 20:  # no such style, or a loop of basedOn
-            return None, False, False
         if style_id not in self.known:
-            self.known[style_id] = self._style(s, depth)
+            found = _xpath(self.styles, "w:style[@w:styleId=$id]", id=style_id or "") if depth <= 20 else ()
+            self.known[style_id] = self._style(found[0], depth) if found else (None, False, False)
         return self.known[style_id]
 
     def _style(self, s, depth: int) -> tuple[int | str | None, bool, bool]:
