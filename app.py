@@ -12,6 +12,11 @@ logging). Also serves the API endpoint `/ask`:
     from gradio_client import Client
     Client("http://127.0.0.1:7860/").predict("When was the European Peace Facility set up?", api_name="/ask")
 
+and, read-only, the original file of every indexed document at `/source/<doc>` (a PDF inline, so a
+citation's link opens it at its page with `#page=N`; see `rag.serve.files`). Uploads are saved into
+the documents folder given with `--docs`, except for the repository's own seeds/ (tracked by git):
+then they go to the git-ignored uploads/ folder, indexed together with the seeds.
+
 This file only lays out the UI: one `rag.pipeline.Pipeline` serves every session, and the helpers
 it calls (rendering, upload checks, progress) are in `rag/serve/`.
 """
@@ -22,6 +27,7 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -32,16 +38,20 @@ import gradio as gr  # noqa: E402
 from rag import InputError, RagError  # noqa: E402
 from rag.index.cpu import SERVE_THREADS, serve_threads  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
+from rag.serve.files import source_routes  # noqa: E402
 from rag.serve.progress import console_progress  # noqa: E402
 from rag.serve.render import (  # noqa: E402
     ALL_DOCS, EMPTY_SOURCES, answer_json, answer_markdown, doc_choices, escape_markdown, message_html,
     question_markdown, sources_html,
 )
 from rag.serve.theme import CSS, THEME  # noqa: E402
-from rag.serve.uploads import MAX_UPLOAD_BYTES, UPLOAD_BUDGET_BYTES, size_text, start_upload  # noqa: E402
-from rag.settings import DEFAULT_DOCS, DEFAULT_INDEX, DEFAULT_K, DEFAULT_MODE, MAX_QUESTION_CHARS, MODES  # noqa: E402
+from rag.serve.uploads import MAX_DOCUMENT_BYTES, limits_text, start_upload  # noqa: E402
+from rag.settings import (  # noqa: E402
+    DEFAULT_DOCS, DEFAULT_INDEX, DEFAULT_K, DEFAULT_MODE, DEFAULT_UPLOADS, MAX_QUESTION_CHARS, MODES,
+)
 
 log = logging.getLogger("rag.app")
+ROOT = Path(__file__).resolve().parent  # the repository: its seeds/ are tracked, its uploads/ are not
 CONCURRENCY = 4  # questions answered at once; the rest wait in the queue
 QUEUE_SIZE = 2000  # questions (and other queued events) that may wait; a burst of 1,000 at once is accepted
 POLL_SECONDS = 1.0  # how often a page that uploaded asks how the indexing is going
@@ -129,7 +139,8 @@ def build_demo(pipeline: Pipeline) -> gr.Blocks:
     def ask(question: str, k: int = DEFAULT_K, mode: str = DEFAULT_MODE, doc: str = "",
             history: list[list[str]] | None = None) -> dict:
         """Answer `question` from the documents. Returns {question, answer, abstained, citations:
-        [{n, doc, heading, start, end, quote, paragraph, score}], passages, original_question}."""
+        [{n, doc, heading, start, end, page, quote, paragraph, score}], passages, original_question}
+        (`page`: the 1-based page of the quote in a PDF, else null)."""
         try:
             answer = pipeline.ask(question, history=history, k=k, mode=mode, doc=doc)
         except RagError as exc:
@@ -161,9 +172,11 @@ def build_demo(pipeline: Pipeline) -> gr.Blocks:
                                         info="hybrid = meaning + keywords; dense = meaning; bm25 = keywords")
                         doc = gr.Dropdown(doc_choices(pipeline.retriever.passages), value=ALL_DOCS, label="Only this document")
                     with gr.Accordion("Add your own documents", open=False):
+                        # A short label: a long one wraps onto Gradio's "Drop File Here" text in the box.
                         files = gr.File(file_count="multiple", type="filepath", elem_id="upload", height=120,
-                                        label=f".txt or .md, UTF-8, up to {size_text(MAX_UPLOAD_BYTES)} each "
-                                              f"({size_text(UPLOAD_BUDGET_BYTES)} at a time)")
+                                        label="Files to add")
+                        gr.Markdown(f"PDF, Word (.docx), HTML, text or Markdown files. {limits_text()}",
+                                    elem_id="upload-info")
                         upload_status = gr.Markdown(elem_id="upload-status")
                         upload_report = gr.State(None)
                         timer = gr.Timer(POLL_SECONDS, active=False)
@@ -194,11 +207,13 @@ def build_demo(pipeline: Pipeline) -> gr.Blocks:
     return demo
 
 
-def launch(demo: gr.Blocks, host: str, port: int, block: bool = True, **kwargs):
+def launch(demo: gr.Blocks, host: str, port: int, block: bool = True, routes=(), **kwargs):
     """Start serving `demo` (never with a share link; Gradio's own hints are not printed, only where
-    it listens) and, with `block`, serve until interrupted."""
+    it listens) and, with `block`, serve until interrupted. `routes` (Starlette routes, such as
+    `rag.serve.files.source_routes`) are put on the app's FastAPI app ahead of Gradio's own."""
     result = demo.launch(server_name=host, server_port=port, share=False, show_error=True, theme=THEME, css=CSS,
-                         max_file_size="5mb", footer_links=["api"], quiet=True, prevent_thread_lock=True, **kwargs)
+                         max_file_size=MAX_DOCUMENT_BYTES, footer_links=["api"], quiet=True, prevent_thread_lock=True,
+                         app_kwargs={"routes": list(routes)}, **kwargs)
     print(f"Running on local URL:  {demo.local_url.rstrip('/')}", file=sys.stderr, flush=True)
     if block:
         demo.block_thread()
@@ -221,7 +236,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="address to listen on (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=os.environ.get("GRADIO_SERVER_PORT", "7860"),  # parsed as typed
                         help="port (default 7860 or $GRADIO_SERVER_PORT)")
-    parser.add_argument("--docs", default=DEFAULT_DOCS, help=f"documents folder; uploads are saved here (default {DEFAULT_DOCS}/)")
+    parser.add_argument("--docs", default=DEFAULT_DOCS, help=f"documents folder; uploads are saved here (default "
+                        f"{DEFAULT_DOCS}/, whose uploads are saved in {DEFAULT_UPLOADS}/)")
     parser.add_argument("--index", default=DEFAULT_INDEX, help=f"index directory (default {DEFAULT_INDEX}/)")
     return parser.parse_args(argv)
 
@@ -234,8 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Loading the model and the index of {args.docs!r} into {args.index!r} …", file=sys.stderr, flush=True)
     try:
         serve_threads()
-        pipeline = Pipeline.open(args.index, args.docs, keep_model=True, progress=console_progress(),
-                                 background=True)
+        pipeline = Pipeline.open(args.index, args.docs, uploads=uploads_folder(args.docs), keep_model=True,
+                                 progress=console_progress(), background=True)
         pipeline.warm_up()
     except RagError as exc:
         print(f"app: error: {exc}", file=sys.stderr)
@@ -251,8 +267,19 @@ def main(argv: list[str] | None = None) -> int:
             None if done.exception() else done.result(), done.exception()))
     else:
         report_update(pipeline.summary, None)
-    launch(build_demo(pipeline), args.host, args.port)
+    launch(build_demo(pipeline), args.host, args.port, routes=source_routes(pipeline))
     return 0
+
+
+def uploads_folder(docs: str | Path) -> Path | None:
+    """Where uploads go when they must not go into `docs`: the git-ignored uploads/ of the repository
+    when `docs` is its own seeds/ (tracked by git); None (into `docs` itself) for any other folder."""
+    try:
+        if Path(docs).resolve() == (ROOT / DEFAULT_DOCS).resolve():
+            return ROOT / DEFAULT_UPLOADS
+    except OSError:
+        pass
+    return None
 
 
 def report_update(summary, error) -> None:

@@ -182,17 +182,16 @@ def source_url(doc: str, page: int | None = None) -> str:
 def _card(passage, spans, label: str, extra_class: str = "", links: bool = True) -> str:
     where = heading_path(passage)
     badges = f'<span class="src-n">{html.escape(label)}</span> ' if label else ""
-    doc = html.escape(passage.doc)
-    at = place(passage.page, passage.line)
-    if links:
-        what = f"the original document at page {int(passage.page)}" if passage.page is not None else "the original document"
-        doc = (f'<a class="src-link" href="{html.escape(source_url(passage.doc, passage.page))}" target="_blank" '
-               f'rel="noopener noreferrer" title="Open {what} in a new tab">{doc}</a>')
+    at = f"{html.escape(passage.doc)} · {place(passage.page, passage.line)}"
+    if links:  # the name and the place open the original, at that page for a PDF
+        what = "the original document" + (f" at page {int(passage.page)}" if passage.page is not None else "")
+        at = (f'<a class="src-link" href="{html.escape(source_url(passage.doc, passage.page))}" target="_blank" '
+              f'rel="noopener noreferrer" title="Open {what} in a new tab">{at} ↗</a>')
     return (
         f'<div class="src-card {extra_class}">'
         f'<div class="src-title">{badges}<span class="src-doc">{html.escape(doc_label(passage))}</span></div>'
         + (f'<div class="src-path">{html.escape(where)}</div>' if where else "")
-        + f'<div class="src-meta">{doc} · {at} · score {float(passage.score):.4f}</div>'
+        + f'<div class="src-meta">{at} · score {float(passage.score):.4f}</div>'
         f'<p class="src-text">{_paragraph_html(highlight(passage.text, spans))}</p>'
         "</div>"
     )

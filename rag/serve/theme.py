@@ -22,6 +22,8 @@ CSS = """
 .src-other .src-n { background: var(--neutral-400); }
 .src-path { color: var(--body-text-color-subdued); font-size: 13px; margin-top: 2px; }
 .src-meta { color: var(--body-text-color-subdued); font-size: 12px; font-family: var(--font-mono); margin-top: 2px; }
+.src-link { color: #b45309; text-decoration: underline; text-underline-offset: 2px; }
+.src-link:hover { color: #92400e; }
 .src-text { margin: 8px 0 0 0; white-space: normal; }
 .src-text mark { background: #fde68a; color: #1f2937; padding: 1px 2px; border-radius: 3px; }
 .src-more summary { cursor: pointer; font-weight: 600; padding: 4px 0; }
@@ -35,6 +37,8 @@ CSS = """
 #chat button.example:hover { border-color: #d97706; }
 #new-chat, #ask { white-space: nowrap; }
 #index-info { color: var(--body-text-color-subdued); font-size: 13px; }
+#upload-info, #upload-info p { color: var(--body-text-color-subdued); font-size: 12px; line-height: 1.4;
+                               margin: 2px 0 0 0; }
 """
 
 

@@ -179,7 +179,7 @@ def test_an_upload_over_the_budget_is_refused_with_a_reason(handlers, tmp_path, 
     assert first.pending and first.saved == ["first.txt"]
     message, *_, second, timer = handlers["upload"]([str(incoming / "second.txt")], None)
     assert second.saved == [] and not second.pending and timer.active is False
-    assert "still being indexed (at most 1 KB may wait at a time); try again" in message
+    assert "still being indexed (at most 1 KB of text may wait at a time); try again" in message
     gate.set()
     first.future.result(10)
     message, *_, third, _ = handlers["upload"]([str(incoming / "second.txt")], None)
@@ -230,3 +230,36 @@ def test_the_console_stays_quiet(capsys):
 def test_the_queue_takes_a_burst_of_a_thousand(handlers):
     demo = app.build_demo(handlers["pipeline"])
     assert demo._queue.max_size == app.QUEUE_SIZE >= 1000 + app.CONCURRENCY
+
+
+def test_uploads_of_the_repositorys_seeds_go_to_the_ignored_uploads_folder(monkeypatch, tmp_path):
+    from rag.settings import DEFAULT_DOCS, DEFAULT_UPLOADS
+
+    assert app.uploads_folder(app.ROOT / DEFAULT_DOCS) == app.ROOT / DEFAULT_UPLOADS
+    monkeypatch.chdir(app.ROOT)
+    assert app.uploads_folder(DEFAULT_DOCS) == app.ROOT / DEFAULT_UPLOADS
+    assert app.uploads_folder(tmp_path) is None
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / DEFAULT_DOCS).mkdir()
+    assert app.uploads_folder(DEFAULT_DOCS) is None  # another folder that is called seeds
+    ignored = (app.ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert f"/{DEFAULT_UPLOADS}/" in ignored
+
+
+@pytest.mark.parametrize("seeds", [True, False])
+def test_main_opens_the_pipeline_with_the_uploads_folder_only_for_the_seeds(monkeypatch, tmp_path, capsys, seeds):
+    from rag import RagError
+    from rag.settings import DEFAULT_DOCS, DEFAULT_UPLOADS
+
+    opened = []
+
+    def open_(*args, **kwargs):
+        opened.append((args, kwargs))
+        raise RagError("stop here")
+
+    monkeypatch.setattr(app.Pipeline, "open", open_)
+    docs = str(app.ROOT / DEFAULT_DOCS) if seeds else str(tmp_path)
+    assert app.main(["--docs", docs, "--index", str(tmp_path / "index")]) == 1
+    [(args, kwargs)] = opened
+    assert args[1] == docs and kwargs["uploads"] == (app.ROOT / DEFAULT_UPLOADS if seeds else None)
+    assert "app: error: stop here" in capsys.readouterr().err

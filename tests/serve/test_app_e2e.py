@@ -124,7 +124,8 @@ def test_ask_with_one_argument_returns_cited_json(client, app):
     assert result["abstained"] is False and "[1]" in result["answer"] and "Mirage" in result["answer"]
     assert result["citations"]
     for c in result["citations"]:
-        assert {"n", "doc", "heading", "start", "end", "quote", "paragraph", "score"} <= set(c)
+        assert {"n", "doc", "heading", "start", "end", "page", "quote", "paragraph", "score"} <= set(c)
+        assert c["page"] is None  # the seeds are text: no pages
         source = (app.docs / c["doc"]).read_text(encoding="utf-8")
         assert source[c["start"]:c["end"]] == c["quote"]  # the citation is verbatim from the file
         assert c["quote"] in c["paragraph"] and f"[{c['n']}]" in result["answer"]
@@ -199,6 +200,22 @@ def test_help_lists_the_options():
 def test_page_html(app):
     page = httpx.get(app.url, timeout=10)
     assert page.status_code == 200 and "Ask the documents" in page.text
+
+
+def test_the_original_files_are_served_read_only(app):
+    import http.client
+
+    r = httpx.get(app.url + f"source/{SEED_2025}", timeout=10)
+    assert r.status_code == 200 and r.headers["content-type"] == "text/plain; charset=utf-8"
+    assert r.text == (app.docs / SEED_2025).read_text(encoding="utf-8")
+    assert r.headers["x-content-type-options"] == "nosniff" and "sandbox" in r.headers["content-security-policy"]
+    for path in ["/source/../app.py", "/source/%2e%2e/app.py", "/source/app.py", "/source/", "/source//etc/passwd",
+                 f"/source/{SEED_2025}/..%2f..%2fapp.py"]:
+        conn = http.client.HTTPConnection("127.0.0.1", app.port, timeout=10)
+        conn.request("GET", path)
+        response = conn.getresponse()
+        assert (response.status, response.read()) == (404, b"Not Found"), path
+        conn.close()
 
 
 def upload_via_http(url: str, name: str, text: str, timeout: float = 60) -> str:

@@ -1,5 +1,7 @@
 """The chat in a real browser: Debian's chromium driven by Playwright against `python app.py` on the
-seeds (see test_app_e2e.start_app). Requests that leave 127.0.0.1 are blocked and counted.
+seeds (see test_app_e2e.start_app). Requests that leave 127.0.0.1 are blocked and counted. A PDF made
+at test time is uploaded and asked about: its citation shows the page and links to the PDF at that
+page; a screenshot of that Sources panel is saved as $TMPDIR/rag-sources-pdf.png for a person to look at.
 
 Skips when chromium (or Playwright) is missing, unless CI=true: then it fails, so CI cannot pass
 without having run it.
@@ -10,9 +12,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import tempfile
+from pathlib import Path
 
+import httpx
 import pytest
-
+from fixture_files import pdf_bytes
 from test_app_e2e import ANSWERABLE, start_app, stop_app
 
 pytestmark = pytest.mark.browser
@@ -20,6 +25,13 @@ pytestmark = pytest.mark.browser
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SCRIPT_QUESTION = "<script>alert(1)</script> What about NATO?"
+LIGHTHOUSE_PAGES = [
+    "Miral Harbour Report\nThe old harbour of Lake Miral was rebuilt in 1998 by the town council after the storm.",
+    "Grey herons nest in the tall reeds along the eastern shore of Lake Miral every spring.",
+    "The Miral lighthouse keeper rings the brass fog bell forty times an hour during winter storms.",
+]
+SCREENSHOT = Path(tempfile.gettempdir()) / "rag-sources-pdf.png"
+UPLOAD_SCREENSHOT = Path(tempfile.gettempdir()) / "rag-upload-box.png"
 LOCAL = ("http://127.0.0.1", "http://localhost", "ws://127.0.0.1", "data:", "blob:", "about:")
 
 
@@ -175,3 +187,43 @@ def test_upload_good_and_bad_files_then_ask_about_the_new_one(page, app, tmp_pat
     ask(page, "Why do sea otters hold hands while they sleep?")
     sources = page.locator("#sources-box").inner_text()
     assert "sea_otters.md" in sources and "<img src=x onerror=alert(1)>" in sources
+
+
+def test_a_pdf_citation_shows_its_page_and_opens_the_pdf_there(page, app, tmp_path):
+    pdf = tmp_path / "Miral harbour.pdf"
+    pdf.write_bytes(pdf_bytes(LIGHTHOUSE_PAGES))
+    renamed = tmp_path / "lighthouse notes.txt"  # a PDF under a text name: saved as a PDF
+    renamed.write_bytes(pdf_bytes(["Lighthouse Notes\nThe Miral lamp was converted to electricity in 1952.",
+                                   "Its lens was made in Paris and weighs two tonnes."]))
+    page.get_by_text("Add your own documents").click()
+    assert "PDF" not in page.locator("#upload label").first.inner_text()  # the label stays short
+    assert "PDF, Word (.docx), HTML" in page.locator("#upload-info").inner_text()
+    page.locator("#upload").screenshot(path=str(UPLOAD_SCREENSHOT))
+    page.set_input_files("#upload input[type=file]", [str(pdf), str(renamed)])
+    status = page.locator("#upload-status")
+    status.get_by_text("Added 2 documents").wait_for(timeout=180_000)
+    assert "Miral_harbour.pdf" in status.inner_text() and "lighthouse_notes.pdf" in status.inner_text()
+    assert "lighthouse notes.txt is a PDF file: saved as lighthouse_notes.pdf" in status.inner_text()
+    ask(page, "How often does the Miral lighthouse keeper ring the fog bell?")
+    card = page.locator("#sources-box .src-cited").first
+    card.wait_for(state="visible")
+    assert "forty times an hour" in card.locator("mark").first.inner_text()
+    meta = card.locator(".src-meta").inner_text()
+    assert "Miral_harbour.pdf" in meta and "p. 3" in meta and "line" not in meta
+    link = card.locator("a.src-link")
+    href = link.get_attribute("href")
+    assert href == "source/Miral_harbour.pdf#page=3"
+    assert link.get_attribute("target") == "_blank" and "noopener" in link.get_attribute("rel").split()
+    page.locator("#sources-box").screenshot(path=str(SCREENSHOT))
+    # the link, resolved against the page, serves the PDF itself
+    url = page.evaluate("h => new URL(h, document.baseURI).href", href)
+    assert url == f"{app.url}source/Miral_harbour.pdf#page=3"
+    served = httpx.get(url.split("#")[0], timeout=10)
+    assert served.status_code == 200 and served.headers["content-type"] == "application/pdf"
+    assert served.content == (app.docs / "Miral_harbour.pdf").read_bytes()
+    with page.context.expect_page(timeout=15_000) as opened:
+        link.click()
+    tab = opened.value
+    assert tab.url == url  # a new tab at the page of the PDF
+    tab.close()
+    page.screenshot(path=str(SCREENSHOT.with_name("rag-page-pdf.png")), full_page=True)
