@@ -312,3 +312,29 @@ def test_json_shapes_are_the_documented_contract(toy_index, capsys, fake_model):
     assert answer["citations"] and all(
         set(c) == {"n", "doc", "heading", "start", "end", "page", "quote", "paragraph", "score"}
         for c in answer["citations"])
+
+
+def test_a_pdf_is_cited_by_page_in_text_and_json(tmp_path, capsys, fake_model):
+    from fixture_files import pdf_bytes
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "harbour.pdf").write_bytes(pdf_bytes([
+        "Miral Harbour Report\nThe old harbour of Lake Miral was rebuilt in 1998 by the town council.",
+        "Grey herons nest in the tall reeds along the eastern shore of Lake Miral every spring.",
+        "The Miral lighthouse keeper rings the brass fog bell forty times an hour during winter storms.",
+    ]))
+    index = ["--index", str(tmp_path / "index"), "--docs", str(docs)]
+    question = "How often does the lighthouse keeper ring the brass fog bell?"
+    assert main(["ask", question, *index, "--mode", "bm25", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["abstained"] is False, data
+    [c] = [c for c in data["citations"] if "fog bell" in c["quote"]]
+    assert c["doc"] == "harbour.pdf" and c["page"] == 3
+    assert all(p["page"] in (1, 2, 3) for p in data["passages"])
+    assert main(["ask", question, *index, "--mode", "bm25"]) == 0
+    text = capsys.readouterr().out
+    assert f"[{c['n']}] harbour.pdf, p. 3 (" in text and "line" not in text
+    assert main(["search", "brass fog bell", *index, "--mode", "bm25", "-k", "1"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "  harbour.pdf:" in first and "  p. " in first
