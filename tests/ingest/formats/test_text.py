@@ -48,9 +48,9 @@ def test_western_legacy_encodings_are_decoded(encoding, sample):
     assert text_format.convert(sample.encode(encoding), "a.txt").text == sample
 
 
-@pytest.mark.xfail(strict=True, reason="text.decode picks what charset-normalizer ranks first when cp1252 is not within "
-                                       "0.01 of it: cp852 (coherence 0.96 vs 0.91) for the whole seed with curly "
-                                       "apostrophes, cp1257 (chaos 0.0 vs 0.06) for accent-dense text: mojibake")
+@pytest.mark.xfail(strict=True, reason="text.decode takes what charset-normalizer ranks first when cp1252 is not "
+                                       "within 0.01 of it: cp852 (coherence 0.96 vs 0.91) for the whole seed with "
+                                       "curly apostrophes, cp1257 (chaos 0.0 vs 0.06) for accent-dense text: mojibake")
 @pytest.mark.parametrize("sample", [
     SEED.replace("'", "’"),
     "Café crème brûlée, déjà vu à Zürich, naïve Ångström.\n“Quoted” – 10 € – smart punctuation.\n",
@@ -110,7 +110,8 @@ def test_a_word_file_named_txt_is_converted_as_word():
     assert convert(word_file(), "report.txt").text == "A Word file whatever its name says.\n"
 
 
-@pytest.mark.parametrize(("name", "suffix"), [("photo.jpg", ".jpg"), ("sheet.XLSX", ".xlsx"), ("Makefile", "no suffix")])
+@pytest.mark.parametrize(("name", "suffix"),
+                         [("photo.jpg", ".jpg"), ("sheet.XLSX", ".xlsx"), ("Makefile", "no suffix")])
 def test_an_unknown_suffix_is_an_unsupported_file_type(name, suffix):
     with pytest.raises(UnreadableFile) as err:
         detect(b"some bytes", name)
