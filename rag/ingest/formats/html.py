@@ -40,7 +40,9 @@ _CELLS = {"cell", "td", "th"}
 _SCRIPTS = ("script", "style", "noscript", "template", "svg", "iframe", "button", "select", "textarea")
 _BOILERPLATE = ("nav", "aside", "footer", "form")
 _CHARSET = re.compile(rb"""<(?:meta[^>]+charset|\?xml[^>]+encoding)\s*=\s*["']?\s*([A-Za-z0-9_:.-]+)""", re.IGNORECASE)
-_LATIN1 = {"iso-8859-1", "latin-1", "latin1", "us-ascii", "ascii", "iso8859-1", "l1"}  # browsers read these as cp1252
+# what browsers read a declared charset as (WHATWG Encoding): Latin-1 and ASCII as cp1252, a UTF-16 <meta> as UTF-8
+_AS = {**dict.fromkeys(("iso-8859-1", "latin-1", "latin1", "iso8859-1", "l1", "us-ascii", "ascii"), "cp1252"),
+       **dict.fromkeys(("utf-16", "utf-16le", "utf-16be"), "utf-8")}
 
 
 def convert(data: bytes, name: str) -> Extracted:
@@ -110,7 +112,7 @@ def _decode(data: bytes, name: str) -> str:
     if declared:
         charset = declared.group(1).decode("ascii").lower()
         try:
-            return data.decode("cp1252" if charset in _LATIN1 else charset).replace("\r\n", "\n").replace("\r", "\n")
+            return data.decode(_AS.get(charset, charset)).replace("\r\n", "\n").replace("\r", "\n")
         except (LookupError, UnicodeDecodeError):
             pass  # an unknown or wrong charset: find the right one
     return decode(data, name)
@@ -145,6 +147,7 @@ def _walk(el, out: _Lines) -> None:
     elif kind in ("line", "item", "heading"):
         out.flush()
         outer = out.kind, out.level
+        kind = "item" if kind == "line" and out.kind == "item" else kind  # <li><p>...</p></li> is an item
         out.kind, out.level = kind, _level(el) if kind == "heading" else None
         out.buf.append(el.text or "")
         for child in el:

@@ -103,15 +103,29 @@ def test_load_document_keeps_the_heading_paths():
     assert paths["| Year | Exports |"] == ("Key agreements", "Trade in numbers")
 
 
+def test_lists_quotes_breaks_and_entities():
+    article = """<h1>Guide</h1><p>An introduction to the guide, long enough to count as its content.</p>
+<ul><li><p>An item in a paragraph.</p></li><li>An item<ul><li>Nested one.</li><li>Nested two.</li></ul></li></ul>
+<h2>Code<br>and more</h2><pre>line one
+line two</pre><p>Tom &amp; Jerry &lt;3 &#8364;5</p><blockquote><p>Quoted one.</p><p>Quoted two.</p></blockquote>
+<ol><li>Step one.</li><li>Step two.</li></ol>"""
+    ex = convert(page(article).encode(), "guide.html")
+    assert ex.text == ("Guide\nAn introduction to the guide, long enough to count as its content.\n"
+                       "• An item in a paragraph.\n• An item\n• Nested one.\n• Nested two.\nCode and more\n"
+                       "line one line two\nTom & Jerry <3 €5\nQuoted one.\nQuoted two.\n• Step one.\n• Step two.\n")
+    assert heading_lines(ex) == [("Guide", 1.0), ("Code and more", 2.0)]
+
+
 @pytest.mark.parametrize(("declared", "encoding"), [
     ('<meta charset="windows-1252">', "cp1252"),
     ('<meta charset="ISO-8859-1">', "cp1252"),  # what browsers read Latin-1 pages as
     ('<meta http-equiv="Content-Type" content="text/html; charset=iso-8859-15">', "iso-8859-15"),
     ('<meta charset="windows-1251">', "cp1251"),
     ('<meta charset="shift_jis">', "shift_jis"),
-], ids=["cp1252", "latin-1", "http-equiv", "cyrillic", "japanese"])
+    ('<meta charset="utf-16">', "utf-8"),  # a UTF-16 <meta> is read as UTF-8, as browsers do
+], ids=["cp1252", "latin-1", "http-equiv", "cyrillic", "japanese", "utf-16-meta"])
 def test_the_declared_charset_decodes_the_page(declared, encoding):
-    words = {"cp1251": "Привет, мир: «новости».", "shift_jis": "日本と欧州の協力。"}.get(
+    words = {"cp1251": "Привет, мир: «новости».", "shift_jis": "日本と欧州の協力。", "utf-8": "Ünïcödé, 10 €."}.get(
         encoding, "Café crème – “fresh” daily for 10 €." if encoding == "cp1252" else "Café crème, 10 €.")
     data = f"<html><head>{declared}</head><body><p>{words}</p></body></html>".encode(encoding)
     assert convert(data, "p.html").text == words + "\n"
