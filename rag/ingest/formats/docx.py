@@ -33,9 +33,7 @@ W = f"{{{_NS['w']}}}"
 _FALLBACK = f"{{{_NS['mc']}}}Fallback"
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # an encrypted .docx, or an old .doc, is an OLE compound file
 _HEADING = re.compile(r"heading ([1-9])")
-
-
-_TEXT = ".//w:t | .//w:tab | .//w:ptab | .//w:br | .//w:cr | .//w:noBreakHyphen"
+_TEXT = ".//w:t | .//w:tab | .//w:ptab | .//w:br | .//w:cr | .//w:noBreakHyphen"  # what a paragraph shows
 
 
 def _xpath(el, path: str, **variables) -> list:
