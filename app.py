@@ -56,7 +56,8 @@ CONCURRENCY = 4  # questions answered at once; the rest wait in the queue
 QUEUE_SIZE = 2000  # questions (and other queued events) that may wait; a burst of 1,000 at once is accepted
 POLL_SECONDS = 1.0  # how often a page that uploaded asks how the indexing is going
 QUIET_LOGGERS = ("bm25s", "abbreviations", "httpx", "httpcore", "faiss", "sentence_transformers", "transformers",
-                 "urllib3", "asyncio", "multipart", "PIL", "matplotlib")
+                 "urllib3", "asyncio", "multipart", "PIL", "matplotlib", "trafilatura", "htmldate", "charset_normalizer",
+                 "pypdfium2", "docx", "fpdf")
 EXAMPLES = [
     "Which fighter jets did France announce for Ukraine?",
     "When was the European Peace Facility set up?",
