@@ -14,6 +14,7 @@ from rag.errors import UnreadableFile
 from rag.ingest.formats import Extracted
 
 _WESTERN = "cp1252"
+_WESTERN_PUNCTUATION = set("“”‘’–—…€•«»°·§©®™£¥¢±×÷¿¡\u00a0")
 _PUNCTUATION = set(".,;:!?'\"()[]-–—“”‘’/%&*+=#@$€£¥§°·…<>«»_|")
 _BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
          (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
@@ -38,7 +39,10 @@ def _decode(data: bytes, name: str) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         first_bad = exc.start
-    from charset_normalizer import from_bytes  # only for files that are not UTF-8
+    western = _western(data)
+    if western is not None:
+        return western
+    from charset_normalizer import from_bytes  # only for files that are neither UTF-8 nor Western
 
     matches = from_bytes(data)
     best = matches.best()
@@ -60,6 +64,22 @@ def _decode(data: bytes, name: str) -> str:
         raise UnreadableFile(name, f"looks binary, not a text document (not UTF-8 at byte {first_bad}, and "
                                    f"as {best.encoding} it is mostly symbols)")
     return text
+
+
+def _western(data: bytes) -> str | None:
+    """`data` as Windows-1252 when that reads as Western European text: every non-ASCII character a
+    Latin-1 letter or common punctuation, and few of them (a Cyrillic or Greek code page's bytes are
+    Latin-1 letters too, but nearly all of a word's letters); else None."""
+    try:
+        text = data.decode(_WESTERN)
+    except UnicodeDecodeError:
+        return None
+    high = [c for c in text if ord(c) > 127]
+    letters = sum(1 for c in text if c.isalpha())
+    if all(c in _WESTERN_PUNCTUATION or (c.isalpha() and ord(c) < 0x180) for c in high) \
+            and len(high) <= 0.5 * max(1, letters):
+        return text
+    return None
 
 
 def _looks_like_text(text: str) -> bool:

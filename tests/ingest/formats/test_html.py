@@ -136,9 +136,8 @@ def test_the_declared_charset_decodes_the_page(declared, encoding):
     ("<html><body><p>Ünïcödé in UTF-16.</p></body></html>".encode("utf-16"), "Ünïcödé in UTF-16."),
     ("<html><body><p>He said “hello” – the café’s crème brûlée costs 10 €.</p></body></html>".encode("cp1252"),
      "He said “hello” – the café’s crème brûlée costs 10 €."),
-    pytest.param("<html><body><p>Déjà vu, naïve café, crème brûlée.</p></body></html>".encode("latin-1"),
-                 "Déjà vu, naïve café, crème brûlée.", marks=pytest.mark.xfail(
-                     strict=True, reason="text.decode reads accent-dense Latin-1 as cp1257 (test_text.py)")),
+    ("<html><body><p>Déjà vu, naïve café, crème brûlée.</p></body></html>".encode("latin-1"),
+     "Déjà vu, naïve café, crème brûlée."),
     ('<html><head><meta charset="utf-8"></head><body><p>Café crème, wrongly declared.</p></body></html>'
      .encode("cp1252"), "Café crème, wrongly declared."),
 ], ids=["utf-8-bom", "utf-16-bom", "undeclared-cp1252", "undeclared-latin-1", "wrong-declaration"])

@@ -48,15 +48,21 @@ def test_western_legacy_encodings_are_decoded(encoding, sample):
     assert text_format.convert(sample.encode(encoding), "a.txt").text == sample
 
 
-@pytest.mark.xfail(strict=True, reason="text.decode takes what charset-normalizer ranks first when cp1252 is not "
-                                       "within 0.01 of it: cp852 (coherence 0.96 vs 0.91) for the whole seed with "
-                                       "curly apostrophes, cp1257 (chaos 0.0 vs 0.06) for accent-dense text: mojibake")
 @pytest.mark.parametrize("sample", [
     SEED.replace("'", "’"),
     "Café crème brûlée, déjà vu à Zürich, naïve Ångström.\n“Quoted” – 10 € – smart punctuation.\n",
 ], ids=["seed-curly-apostrophes", "accent-dense"])
 def test_windows_1252_that_charset_normalizer_ranks_second_is_decoded(sample):
     assert text_format.convert(sample.encode("cp1252"), "a.txt").text == sample
+
+
+@pytest.mark.parametrize("sample, encoding", [
+    ("Привет мир, это текст на русском языке.", "cp1251"),
+    ("Ελληνικά κείμενο εδώ για δοκιμή", "cp1253"),
+    ("Zażółć gęślą jaźń. Pchnąć w tę łódź jeża lub ośm skrzyń fig.", "cp1250"),
+], ids=["cyrillic", "greek", "polish"])
+def test_other_code_pages_are_not_taken_for_windows_1252(sample, encoding):
+    assert text_format.convert(sample.encode(encoding), "a.txt").text == sample
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
