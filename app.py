@@ -288,8 +288,6 @@ def report_update(summary, error) -> None:
     if error is not None:
         print(f"warning: updating the index failed: {error}", file=sys.stderr, flush=True)
         return
-    for warning in summary.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
     print(f"Index ready: {summary}", file=sys.stderr, flush=True)
 
 

@@ -118,9 +118,6 @@ class Pipeline:
                 return pipeline
         summary, loaded = update_index(folder, index, model=model, embedder=embedder, progress=progress,
                                        lock_timeout=lock_timeout, extra_docs=extra)
-        if notify:
-            for warning in summary.warnings:
-                notify(f"warning: {warning}")
         pipeline = cls(Retriever(loaded, embedder), summary=summary, **options)
         pipeline._source = source
         return pipeline

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -21,6 +22,21 @@ from rag.settings import DEFAULT_DOCS, DEFAULT_INDEX, DEFAULT_K, DEFAULT_MODE, L
 
 def _note(message: str) -> None:
     print(message, file=sys.stderr)
+
+
+class _WarningLines(logging.Handler):
+    """The package's warnings (a skipped file, a wait for another build) as "warning: ..." lines on
+    whatever stderr is at the time."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"warning: {record.getMessage()}", file=sys.stderr)
+
+
+def _show_warnings() -> None:
+    logger = logging.getLogger("rag")
+    if not any(isinstance(h, _WarningLines) for h in logger.handlers):
+        handler = _WarningLines(logging.WARNING)
+        logger.addHandler(handler)
 
 
 def _open(args, generator=None):
@@ -47,9 +63,7 @@ def cmd_index(args) -> int:
     summary = build_index(args.docs, args.index, model=args.model, progress=None if args.quiet else progress_bars(),
                           lock_timeout=LOCK_TIMEOUT if args.lock_timeout is None else args.lock_timeout,
                           max_file_bytes=max_bytes)
-    for warning in summary.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    print(summary)
+    print(summary)  # each skipped file was logged as a warning line already
     return 0
 
 
@@ -161,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     parser = build_parser()
     args = parser.parse_args(argv)
+    _show_warnings()
     from rag.errors import RagError
 
     try:

@@ -61,7 +61,9 @@ def test_index_lock_timeout_is_one_error_line(toy_docs, tmp_path, capsys, fake_m
         code = main(["index", str(toy_docs), "--index", str(index), "--lock-timeout", "0.05", "-q"])
     out, err = capsys.readouterr()
     assert code == 1 and out == ""
-    line = one_error_line(err)
+    waiting, error = err.splitlines(keepends=True)  # it says it waits, then gives up in one line
+    assert waiting.startswith("warning: waiting for another build") and str(lock_path(index)) in waiting
+    line = one_error_line(error)
     assert "another build" in line and str(lock_path(index)) in line
     assert fake_model == [] and not index.exists()
 
