@@ -13,6 +13,7 @@ Each library's licence is read from its installed metadata.
 `--pdf FILE ...` times the extractors on PDFs of your own too, with the words each one gives (a library
 that loses the spaces between words gives far fewer).
 
+    pip install -e ".[compare]"   # the peers, pypdf and pdfplumber (a missing one is skipped)
     python eval/bench_extract.py [--pages 200] [--pdf FILE ...]
 """
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib
+import importlib.util
 import io
 import os
 import re
@@ -177,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     head = f"{'extractor':26} {'pages/s':>8} {'in order':>9} {'whole':>7} {'running':>8}  licence"
     print(head + "\n" + "-" * (len(head) + 30))
     for name, (fn, lib) in EXTRACTORS.items():
+        if importlib.util.find_spec(lib) is None:
+            print(f"{name:26} skipped: {lib} is not installed (pip install -e \".[compare]\")")
+            continue
         seconds = timed(fn, big)
         in_order, whole, total, running = fidelity("\n".join(fn(d) for d in small), seeds)
         print(f"{name:26} {pages / seconds:8.1f} {in_order:>4}/{total:<4} {whole:>3}/{total:<3} {running:>8}  "
@@ -186,7 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.pdf:
         data = path.read_bytes()
         print(f"\n{path.name}: {page_count(data)} pages")
-        for name, (fn, _) in EXTRACTORS.items():
+        for name, (fn, lib) in EXTRACTORS.items():
+            if importlib.util.find_spec(lib) is None:
+                continue
             words = len(fn(data).split())
             print(f"  {name:26} {page_count(data) / timed(fn, [data]):8.1f} pages/s {words:8} words")
     print("\nOther formats (our converters):")
