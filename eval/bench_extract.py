@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import make_documents
 
 ROOT = Path(__file__).resolve().parent.parent
-LIBRARIES = ("pypdfium2", "pypdf", "pdfplumber", "pdfminer.six", "python-docx", "fpdf2")
+LIBRARIES = ("pypdfium2", "pypdf", "pdfplumber", "pdfminer.six", "python-docx", "trafilatura", "charset-normalizer", "fpdf2")
 
 
 def ours(data: bytes) -> str:

@@ -21,6 +21,7 @@ class UnreadableFile(DocumentError):
     """A file that is no document (binary, undecodable, corrupt, encrypted, a scan, too big, an unknown
     type): `str()` is "path: reason", `reason` alone is what a manifest records and a warning shows."""
 
-    def __init__(self, path: object, reason: str):
+    def __init__(self, path: object, reason: str, fingerprint: dict | None = None):
         super().__init__(f"{path}: {reason}")
         self.path, self.reason = str(path), reason
+        self.fingerprint = fingerprint  # the file's, when a build knows it (it records the skip with it)

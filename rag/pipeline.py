@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from rag.answer.assistant import Assistant
 from rag.answer.generate import Generator, OpenAICompatible  # noqa: F401 - for `rag ask --llm`
@@ -66,7 +66,7 @@ class Pipeline:
              default_docs: str | Path | None = DEFAULT_DOCS, update: bool = True, model: str | None = None,
              embedder: Embedder | None = None, keep_model: bool = False, progress: Progress | None = None,
              notify: Notify | None = None, lock_timeout: float = LOCK_TIMEOUT, background: bool = False,
-             uploads: str | Path | None = None, **options) -> Pipeline:
+             uploads: str | Path | None | Literal[False] = None, **options) -> Pipeline:
         """The pipeline over `index`, kept up to date with the documents folder `docs` (None: the folder
         the index was built from, or `default_docs` when there is no index yet; with neither, a missing
         index is an error; an index whose documents did not change is loaded without waiting for any
@@ -77,14 +77,15 @@ class Pipeline:
         `updating`); a missing, broken or other folder's index is built first as without it.
         `keep_model` loads the embedding model once for builds and questions alike (a long-running
         app). `uploads` is a folder indexed with `docs`, its files named "uploads/..." (`upload_dir`;
-        None: the one the index was built with, if any). `options` go to `Pipeline` (k, mode,
-        generator, min_relevance)."""
+        None: the one the index was built with, if any; False: none, so an index of `docs` alone).
+        `options` go to `Pipeline` (k, mode, generator, min_relevance)."""
         if keep_model and embedder is None:
             embedder = SentenceTransformerEmbedder(model or DEFAULT_MODEL)
         if not update:
             return cls(Retriever.load(index, embedder=embedder), **options)
         folder, first = (str(docs) if docs is not None else None), False
-        extra = {UPLOADS_PREFIX: str(Path(uploads).resolve())} if uploads is not None else {}
+        extra = (None if uploads is None else {} if uploads is False  # None: the index's own
+                 else {UPLOADS_PREFIX: str(Path(uploads).resolve())})
         if folder is None:  # the index as it is, updated only when its documents changed
             store = open_store(index)
             try:
@@ -97,29 +98,27 @@ class Pipeline:
                 folder, first = str(default_docs), True
             else:
                 folder, changed = manifest.docs, stale_files(manifest)  # [] when the documents are gone
-                extra = extra if uploads is not None else manifest.extra_docs
-                if extra != manifest.extra_docs:
-                    changed = changed or [f"{UPLOADS_PREFIX}/ (a folder added)"]
+                if extra is not None and extra != manifest.extra_docs:
+                    changed = changed or ["its extra folders"]
                 if not changed:  # loaded as it is, without waiting for any build's lock
                     pipeline = cls(Retriever.load(index, embedder=embedder, check_sources=False), **options)
                     if Path(folder).is_dir():
-                        pipeline._source = _Source(folder, str(index), embedder, progress, extra)
+                        pipeline._source = _Source(folder, str(index), embedder, progress, manifest.extra_docs)
                     return pipeline
                 if notify:
                     notify(f"index at {str(index)!r} is stale ({len(changed)} changed in {folder}: "
                            f"{', '.join(changed[:3])}{', ...' if len(changed) > 3 else ''}); updating it")
-        source = _Source(folder, str(index), embedder, progress, extra)
         if background and not first:
             served = _as_it_is(index, folder, extra, embedder)
             if served is not None:
                 pipeline = cls(served, **options)
-                pipeline._source = source
+                pipeline._source = _Source(folder, str(index), embedder, progress, served.index.manifest.extra_docs)
                 pipeline.updating = pipeline.refresh_in_background()
                 return pipeline
         summary, loaded = update_index(folder, index, model=model, embedder=embedder, progress=progress,
                                        lock_timeout=lock_timeout, extra_docs=extra)
         pipeline = cls(Retriever(loaded, embedder), summary=summary, **options)
-        pipeline._source = source
+        pipeline._source = _Source(folder, str(index), embedder, progress, loaded.manifest.extra_docs)
         return pipeline
 
     @property
@@ -230,7 +229,7 @@ class _Source(NamedTuple):
     extra: dict  # prefix -> another folder indexed with `docs`
 
 
-def _as_it_is(index: str | Path, folder: str, extra: dict, embedder: Embedder | None) -> Retriever | None:
+def _as_it_is(index: str | Path, folder: str, extra: dict | None, embedder: Embedder | None) -> Retriever | None:
     """A retriever over the index as it is on disk, or None when there is none that loads, it was
     built from another folder or with another model (those are built in the foreground)."""
     try:
@@ -238,6 +237,7 @@ def _as_it_is(index: str | Path, folder: str, extra: dict, embedder: Embedder | 
     except (RagError, OSError) as exc:
         log.info("not serving the index at %r before updating it: %s", str(index), exc)
         return None
-    if Path(retriever.index.manifest.docs) != Path(folder).resolve() or retriever.index.manifest.extra_docs != extra:
+    manifest = retriever.index.manifest
+    if Path(manifest.docs) != Path(folder).resolve() or (extra is not None and manifest.extra_docs != extra):
         return None
     return retriever

@@ -17,6 +17,7 @@ import rag.pipeline
 import rag.search.retriever
 from conftest import FakeEmbedder, write_files
 from rag.errors import IndexStateError, InputError, RagError
+from rag.index.build import build_index
 from rag.pipeline import Pipeline
 from rag.serve.render import answer_markdown, sources_html
 from rag.serve.uploads import add_documents
@@ -313,3 +314,18 @@ def test_cli_pipeline_and_web_refuse_the_same_input_the_same_way(pipeline, tmp_p
     assert main(["search", "fish", "-k", "50", "--index", index, "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["passages"]) == len(pipeline.retriever.passages)
     assert fns["ask"]("Do fish breathe through gills?", k=50)["passages"]
+
+
+def test_an_uploads_folder_stays_in_the_index_until_asked_otherwise(tmp_path, fake_model):
+    docs = write_files(tmp_path / "docs", {"a.txt": "Alpha\n\nAlpacas graze on the hills.\n"})
+    uploads = write_files(tmp_path / "up", {"b.txt": "Beta\n\nBeavers build dams in rivers.\n"})
+    index = tmp_path / "index"
+    pipeline = Pipeline.open(index, docs, uploads=uploads)
+    assert pipeline.docs == ("a.txt", "uploads/b.txt") and pipeline.upload_dir == uploads.resolve()
+    assert pipeline.source_file("uploads/b.txt") == (uploads / "b.txt").resolve()
+    assert pipeline.source_file("uploads/../a.txt") is None and pipeline.source_file("nope.txt") is None
+    assert Pipeline.open(index, docs).docs == ("a.txt", "uploads/b.txt")  # None: the index's own folders
+    assert Pipeline.open(index).docs == ("a.txt", "uploads/b.txt")
+    assert not build_index(docs, index).wrote  # `rag index DOCS` keeps the uploads too
+    assert Pipeline.open(index, docs, uploads=False).docs == ("a.txt",)  # an index of `docs` alone
+    assert Pipeline.open(index, docs).upload_dir == docs

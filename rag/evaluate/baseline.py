@@ -18,6 +18,7 @@ import numpy as np
 
 from rag.errors import DocumentError, RagError
 from rag.index.embed import Embedder
+from rag.index.store import file_inside
 from rag.ingest.load import list_files, read_text, source_text
 from rag.search.names import mention_share, words
 from rag.types import Passage, Query
@@ -87,9 +88,7 @@ class NaiveRetriever:
         return source_text(self.folder, doc)
 
     def source_file(self, doc: str) -> Path | None:
-        root = Path(self.folder).resolve()
-        path = (root / doc).resolve()
-        return path if doc in self.docs and path.is_relative_to(root) and path.is_file() else None
+        return file_inside(self.folder, doc) if doc in self.docs else None
 
     def clear_cache(self) -> None:
         """Nothing is cached."""

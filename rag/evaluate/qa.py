@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import string
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,8 +38,10 @@ class QAItem:
         return self.answers == ()
 
 
-def load_qa(path: str | Path, docs: str | Path) -> list[QAItem]:
-    """Read a QA file and locate every gold quote in its document; errors name the line."""
+def load_qa(path: str | Path, docs: str | Path, text_of: Callable[[str], str | None] | None = None) -> list[QAItem]:
+    """Read a QA file and locate every gold quote in its document: in `text_of(doc)` (the text an index
+    stores, which its spans index into) when given and known, else in the file's text as its converter
+    reads it; errors name the line."""
     path, docs = Path(path), Path(docs)
     if not path.is_file():
         raise RagError(f"QA file {str(path)!r} does not exist")
@@ -58,6 +60,8 @@ def load_qa(path: str | Path, docs: str | Path) -> list[QAItem]:
             if not isinstance(src, dict) or not isinstance(src.get("doc"), str):
                 raise RagError(f"{path}:{n}: a source must be an object with a \"doc\" file name, not {src!r}")
             doc = src["doc"]
+            if doc not in texts and text_of is not None and text_of(doc) is not None:
+                texts[doc] = text_of(doc)
             if doc not in texts:
                 try:
                     texts[doc] = read_text(docs / doc)

@@ -39,12 +39,14 @@ def run_eval(qa: str | Path, docs: str | Path, index_dir: str | Path | None = No
              on_config: Callable[[dict], None] | None = None) -> dict:
     """Build (or reuse) the index for `docs`, then score every config on the QA file; `on_config(report)`
     after each config (report["configs"] holds the finished ones, report["skipped"] config -> why)."""
-    items = load_qa(qa, docs)
+    load_qa(qa, docs)  # a bad QA file is refused before any index work
     unknown = [c for c in configs if c not in CONFIGS]
     if unknown:
         raise RagError(f"unknown config {unknown[0]!r}; choose from {', '.join(CONFIGS)}")
     index_dir = Path(index_dir) if index_dir else default_index_for(docs)
-    ours = Pipeline.open(index_dir, docs, progress=progress)  # loads a model only if something needs embedding
+    # `docs` alone (no uploads folder), so the figures are of that folder; a model loads only to embed something
+    ours = Pipeline.open(index_dir, docs, progress=progress, uploads=False)
+    items = load_qa(qa, docs, ours.retriever.document_text)  # gold spans in the very text the index cites
     report = {"qa": str(qa), "docs": str(docs), "index": str(index_dir), "n": len(items),
               "n_answerable": sum(1 for it in items if it.answers), "n_unanswerable": sum(it.unanswerable for it in items),
               "configs": {}, "skipped": {}}

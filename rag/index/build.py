@@ -134,7 +134,7 @@ def build_index(
 ) -> BuildSummary:
     """Index every document under `docs` (PDF, Word, HTML, text; `rag.ingest.formats`) into `index_dir`;
     returns what it did. `extra_docs` maps a prefix to another folder indexed with it (its files named
-    "prefix/..."; e.g. the web chat's uploads). The model and the chunk settings not given are the
+    "prefix/..."; e.g. the web chat's uploads; None: the index's own, {}: none). The model and the chunk settings not given are the
     index's own (a new index: all-MiniLM-L6-v2, 1000/320). Each skipped file is also logged as a warning.
 
     Waits up to `lock_timeout` seconds while another build of `index_dir` runs (RagError after that),
@@ -157,7 +157,8 @@ def update_index(docs: str | Path, index_dir: str | Path, *, model: str | None =
     if chunk_size is not None and chunk_overlap is not None:
         ChunkSettings(chunk_size, chunk_overlap)  # bad values are refused before any wait
     store = open_store(index_dir)
-    extra = {prefix.strip("/"): str(Path(folder).resolve()) for prefix, folder in (extra_docs or {}).items()}
+    extra = None if extra_docs is None else {
+        prefix.strip("/"): str(Path(folder).resolve()) for prefix, folder in extra_docs.items()}
     with _locked(store, lock_timeout, progress):
         summary, index = _build(Path(docs), extra, store, model, (chunk_size, chunk_overlap), embedder, progress,
                                 max_file_bytes)
@@ -166,10 +167,13 @@ def update_index(docs: str | Path, index_dir: str | Path, *, model: str | None =
     return summary, index
 
 
-def _build(docs: Path, extra: dict, store: Store, model: str | None, chunking: tuple[int | None, int | None],
+def _build(docs: Path, extra: dict | None, store: Store, model: str | None, chunking: tuple[int | None, int | None],
            embedder: Embedder | None, progress: Progress | None, max_bytes: int | None) -> tuple[BuildSummary, Index]:
     t0 = time.perf_counter()
     store.check_replaceable()  # before any work: a build replaces the whole index
+    if extra is None:  # the folders the index was built with (the web chat's uploads), if it is of `docs`
+        recorded = _recorded(store)
+        extra = recorded.extra_docs if recorded and Path(recorded.docs) == docs.resolve() else {}
     paths = list_documents(docs, extra)
     if not paths:
         raise DocumentError(f"no files in {str(docs)!r}")

@@ -35,29 +35,42 @@ class Scan:
 
 def _read(path: Path, rel: str, old_fingerprint: dict | None, max_bytes: int | None) -> tuple[dict, Document | None]:
     """The file's fingerprint and its document (None when the fingerprint is `old_fingerprint`);
-    UnreadableFile, carrying the fingerprint as `.fingerprint`, when the file is skipped. A file of
-    an unknown type or over the size limit is not read whole: its fingerprint is its size."""
+    UnreadableFile, carrying the fingerprint, when the file is skipped. A file of an unknown type or
+    over the size limit is not read whole: its fingerprint is its size."""
     size = path.stat().st_size
     try:
+        _check_name(path, rel)
         check_size(path, size, max_bytes)
-        if by_name(path.name) is None:
-            with open(path, "rb") as f:
-                head = f.read(1024)
-            if sniff(head) not in ("pdf", "html"):  # a PDF or a web page without its suffix is still read
-                detect(head, str(path))  # raises: unsupported file type
+        _check_type(path)
         data = path.read_bytes()
         check_size(path, len(data), max_bytes)  # it grew since
     except UnreadableFile as exc:
-        exc.fingerprint = {"sha256": "", "bytes": size}
-        raise
+        raise UnreadableFile(path, exc.reason, {"sha256": "", "bytes": size}) from None
     fingerprint = bytes_fingerprint(data)
     if fingerprint == old_fingerprint:
         return fingerprint, None
     try:
         return fingerprint, load_document(rel, data, str(path))
     except UnreadableFile as exc:
-        exc.fingerprint = fingerprint
-        raise
+        raise UnreadableFile(path, exc.reason, fingerprint) from None
+
+
+def _check_name(path: Path, rel: str) -> None:
+    """UnreadableFile for a file name that is not valid UTF-8 (the index stores names as UTF-8)."""
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UnreadableFile(path, "its name is not valid UTF-8; rename it") from None
+
+
+def _check_type(path: Path) -> None:
+    """UnreadableFile for a file no converter reads, from its suffix and its first bytes (a PDF or a
+    web page without its suffix is still read)."""
+    if by_name(path.name) is None:
+        with open(path, "rb") as f:
+            head = f.read(1024)
+        if sniff(head) not in ("pdf", "html"):
+            detect(head, str(path))  # raises: unsupported file type
 
 
 def scan(found: list[tuple[str, Path]], old_files: dict, max_bytes: int | None, settings: ChunkSettings,
@@ -73,21 +86,24 @@ def scan(found: list[tuple[str, Path]], old_files: dict, max_bytes: int | None, 
             else:
                 passages = chunk_document(document, settings)
                 if not passages:
-                    exc = UnreadableFile(path, "no text to index (empty, or headings only)")
-                    exc.fingerprint = fingerprint
-                    raise exc
+                    raise UnreadableFile(path, "no text to index (empty, or headings only)", fingerprint)
                 out.fresh.extend(passages)
                 out.documents.append(document)
             out.files[rel] = fingerprint
         except UnreadableFile as exc:
             out.skipped[rel] = {**exc.fingerprint, "reason": exc.reason}
-            out.warnings.append(f"skipped {exc}")
+            out.warnings.append(_printable(f"skipped {exc}"))
         except OSError as exc:  # gone, or not readable: unchanged while it stays so
             out.skipped[rel] = {**UNREADABLE, "reason": f"could not be read ({exc.strerror or exc})"}
-            out.warnings.append(f"skipped {path}: {out.skipped[rel]['reason']}")
+            out.warnings.append(_printable(f"skipped {path}: {out.skipped[rel]['reason']}"))
         if progress:
             progress("read", n, len(found))
     return out
+
+
+def _printable(line: str) -> str:
+    """`line` with the undecodable bytes of a file name shown as escapes, so that it can be printed."""
+    return line.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def count_changes(old_files: dict, old_skipped: dict, files: dict, skipped: dict) -> tuple[int, int, int, int]:

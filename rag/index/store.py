@@ -183,8 +183,13 @@ def source_file(manifest: Manifest, doc: str) -> Path | None:
     for prefix, path in manifest.extra_docs.items():
         if doc.startswith(prefix + "/"):
             folder, rel = Path(path), doc[len(prefix) + 1:]
+    return file_inside(folder, rel)
+
+
+def file_inside(folder: str | Path, rel: str) -> Path | None:
+    """`folder`/`rel` resolved, when it is a file inside `folder` (no "..", no symlink out); else None."""
     try:
-        root = folder.resolve()
+        root = Path(folder).resolve()
         path = (root / rel).resolve()
     except (OSError, RuntimeError, ValueError):
         return None

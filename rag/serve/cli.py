@@ -173,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a model name that is not on this machine fails at once
     parser = build_parser()
     args = parser.parse_args(argv)
     _show_warnings()

@@ -58,6 +58,16 @@ def test_load_qa_locates_quotes(tmp_path, qa_docs):
     assert retrieval_only.gold == (GoldSpan("sub/b.txt", None, None),)  # no quote: the whole doc
 
 
+def test_load_qa_finds_quotes_in_the_text_an_index_stores_and_with_white_space_collapsed(tmp_path, qa_docs):
+    stored = {"a.txt": "Printed:  the harbour was\nrebuilt   in 1998 after the storm."}
+    path = write_qa(tmp_path, {"question": "When?", "answers": ["1998"],
+                               "sources": [{"doc": "a.txt", "quote": "was rebuilt in 1998"},
+                                           {"doc": "sub/b.txt", "quote": "Herons"}]})
+    (item,) = load_qa(path, qa_docs, stored.get)  # b.txt is not in `stored`: read from the folder
+    a, b = item.gold
+    assert stored["a.txt"][a.start:a.end] == "was\nrebuilt   in 1998" and DOC_B[b.start:b.end] == "Herons"
+
+
 def test_load_qa_on_the_seed_set():
     items = load_qa(ROOT / "eval" / "qa.jsonl", SEEDS)
     texts = {d.name: d.read_text(encoding="utf-8") for d in SEEDS.iterdir()}

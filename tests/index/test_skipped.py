@@ -230,3 +230,34 @@ def test_the_python_api_logs_each_skipped_file_once(bad_docs, tmp_path, fake_emb
     with caplog.at_level("WARNING", logger="rag.index.build"):
         s = build_index(bad_docs, tmp_path / "index", embedder=fake_embedder)
     assert [r.getMessage() for r in caplog.records if r.name == "rag.index.build"] == list(s.warnings)
+
+
+def test_a_file_whose_name_is_not_utf8_is_skipped_and_the_rest_indexed(toy_docs, tmp_path, fake_embedder):
+    import os
+
+    try:
+        with open(os.path.join(os.fsencode(toy_docs), b"caf\xe9.txt"), "wb") as f:
+            f.write(b"Cafe\n\nA paragraph about coffee.\n")
+    except OSError:
+        pytest.skip("this file system refuses names that are not UTF-8")
+    s = build_index(toy_docs, tmp_path / "index", embedder=fake_embedder)
+    assert [reason for _, reason in s.skipped] == ["its name is not valid UTF-8; rename it"]
+    assert s.warnings == (f"skipped {toy_docs}/caf\\udce9.txt: its name is not valid UTF-8; rename it",)
+    assert stale_files(store.load(tmp_path / "index").manifest) == []
+    assert not build_index(toy_docs, tmp_path / "index").wrote
+
+
+def test_a_converter_crash_skips_that_file_only(toy_docs, tmp_path, fake_embedder, monkeypatch):
+    import rag.ingest.formats.text as text_module
+
+    real = text_module.convert
+
+    def convert(data, name):
+        if name.endswith("dog.txt"):
+            raise AttributeError("no body")
+        return real(data, name)
+
+    monkeypatch.setattr(text_module, "convert", convert)
+    s = build_index(toy_docs, tmp_path / "index", embedder=fake_embedder)
+    assert s.skipped == (("dog.txt", "could not be read as a text file (AttributeError: no body)"),)
+    assert s.files == len(TOY_FILES) - 1

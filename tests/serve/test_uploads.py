@@ -256,11 +256,13 @@ def test_word_files_are_accepted_and_damaged_ones_refused_with_the_converters_re
 
 
 def test_a_converter_that_crashes_is_a_one_line_refusal(tmp_path, monkeypatch, caplog):
-    def crash(data, name, fmt=None):
+    import rag.ingest.formats.pdf
+
+    def crash(data, name):
         raise ZeroDivisionError("deep inside a library")
 
-    monkeypatch.setattr(uploads, "convert", crash)
-    with pytest.raises(InputError, match=r"^odd.pdf: could not be read as a PDF file \(ZeroDivisionError\)$"):
+    monkeypatch.setattr(rag.ingest.formats.pdf, "convert", crash)
+    with pytest.raises(InputError, match=r"^odd.pdf: could not be read as a PDF file \(ZeroDivisionError: deep inside a library\)$"):
         uploads.check_upload(write(tmp_path, "odd.pdf", b"%PDF-1.7\n" + b"x" * 100))
 
 

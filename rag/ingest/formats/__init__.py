@@ -16,12 +16,15 @@ split into blocks (`rag.ingest.load.parse` does, honouring `headings`), chunk or
 from __future__ import annotations
 
 import importlib
+import logging
 import zipfile
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import PurePath
 
 from rag.errors import UnreadableFile
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -48,10 +51,14 @@ def supported() -> str:
     return ", ".join(SUFFIXES[:-1]) + " or " + SUFFIXES[-1]
 
 
+_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # an old Office file (.doc, .xls) or an encrypted .docx
+FORMAT_NAMES = {"text": "text", "pdf": "PDF", "docx": "Word (.docx)", "html": "web page"}
+
+
 def sniff(data: bytes) -> str | None:
     """The format the content itself shows (a PDF, a Word file, an HTML page), or None."""
     head = data[:1024]
-    if b"%PDF-" in head:
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n\x00").startswith(b"%PDF-"):
         return "pdf"
     if head.startswith(b"PK\x03\x04"):
         try:
@@ -80,9 +87,13 @@ def detect(data: bytes, name: str) -> str:
     if fmt is not None:
         return fmt
     fmt = by_name(name)
+    if fmt == "pdf" and b"%PDF-" in data[:1024]:  # a PDF with bytes before its header: readers accept it
+        return fmt
+    if data.startswith(_OLE):
+        raise UnreadableFile(name, "an old-style Office file (.doc, .xls) or a password-protected Word file; "
+                                   "save it as .docx without a password")
     if fmt in ("pdf", "docx"):
-        what = "PDF" if fmt == "pdf" else "Word (.docx)"
-        raise UnreadableFile(name, f"not a readable {what} file (damaged or truncated?)")
+        raise UnreadableFile(name, f"not a readable {FORMAT_NAMES[fmt]} file (damaged or truncated?)")
     if fmt is None:
         suffix = PurePath(name).suffix.lower() or "no suffix"
         raise UnreadableFile(name, f"unsupported file type ({suffix}); supported: {supported()}")
@@ -90,7 +101,16 @@ def detect(data: bytes, name: str) -> str:
 
 
 def convert(data: bytes, name: str, fmt: str | None = None) -> Extracted:
-    """The text of a file of format `fmt` (`detect`ed when None); UnreadableFile says why there is none."""
+    """The text of a file of format `fmt` (`detect`ed when None); UnreadableFile says why there is none,
+    also when a converter's library fails on a strange file in a way it did not foresee."""
     fmt = fmt or detect(data, name)
     module = importlib.import_module(f"{__name__}.{FORMATS[fmt][1]}")
-    return module.convert(data, name)
+    try:
+        return module.convert(data, name)
+    except UnreadableFile:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one strange file must not stop a build: it is skipped, with why
+        log.debug("converting %s failed", name, exc_info=True)
+        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise UnreadableFile(name, f"could not be read as a {FORMAT_NAMES[fmt]} file "
+                                   f"({type(exc).__name__}{': ' + detail if detail else ''})") from None

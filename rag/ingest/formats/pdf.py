@@ -76,9 +76,10 @@ def convert(data: bytes, name: str) -> Extracted:
             pdf.close()
     if not pages:
         raise UnreadableFile(name, _NO_PAGES)
-    if not any(pages):
+    lines = [line for page in (_drop_running(pages) if any(pages) else pages) for line in page]
+    if not lines:  # nothing, or only page numbers and running headers: the pages are images
         raise UnreadableFile(name, "no text layer: a scan? OCR is not supported")
-    paragraphs = _paragraphs([line for page in _drop_running(pages) for line in page])
+    paragraphs = _paragraphs(lines)
     return _assemble(paragraphs, outline, len(pages), title)
 
 
@@ -93,9 +94,9 @@ def _why(code: int | None, data: bytes) -> str:
 
 
 def _page_lines(pdf, index: int) -> list[_Line]:
-    page = pdf[index]
-    textpage = page.get_textpage()
+    page, textpage = pdf[index], None
     try:
+        textpage = page.get_textpage()
         chars = _Chars(textpage)
         text = textpage.get_text_range()
         same = len(text) == textpage.count_chars()  # else text and char indices differ: translate them
@@ -119,7 +120,8 @@ def _page_lines(pdf, index: int) -> list[_Line]:
                                head[4] and tail[4]))
         return lines
     finally:
-        textpage.close()
+        if textpage is not None:
+            textpage.close()
         page.close()
 
 

@@ -164,6 +164,18 @@ def _image_only() -> bytes:
     return bytes(pdf.output())
 
 
+def _numbered_scan() -> bytes:
+    """Image-only pages whose only text is the page number a scanner's software printed."""
+    pdf = FPDF()
+    pdf.set_font("helvetica", size=9)
+    for n in range(1, 4):
+        pdf.add_page()
+        pdf.rect(20, 20, 150, 200, style="F")
+        pdf.set_xy(100, 285)
+        pdf.cell(text=f"Page {n}")
+    return bytes(pdf.output())
+
+
 def _no_pages() -> bytes:
     objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [] /Count 0 >>"]
     out, offsets = b"%PDF-1.4\n", []
@@ -180,10 +192,11 @@ def _no_pages() -> bytes:
     (lambda: draw(fill(LOREM))[:900], "damaged or truncated PDF (PDFium: not in PDF format or corrupted)"),
     (_drawing_only, "no text layer: a scan? OCR is not supported"),
     (_image_only, "no text layer: a scan? OCR is not supported"),
+    (_numbered_scan, "no text layer: a scan? OCR is not supported"),
     (_no_pages, "no pages (an empty PDF)"),
     (lambda: b"", "empty file (0 bytes)"),
     (lambda: b"%PDF-1.7\n\x00\x01garbage" * 20, "damaged or truncated PDF (PDFium: not in PDF format or corrupted)"),
-], ids=["encrypted", "truncated", "drawing", "image", "no-pages", "empty", "garbage"])
+], ids=["encrypted", "truncated", "drawing", "image", "numbered-scan", "no-pages", "empty", "garbage"])
 def test_unreadable_files_say_why(make, reason):
     with pytest.raises(UnreadableFile) as err:
         convert(make(), "x.pdf")

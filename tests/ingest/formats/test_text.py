@@ -13,6 +13,7 @@ from conftest import ROOT, SEED_2025, SEEDS
 
 from rag.errors import UnreadableFile
 from rag.ingest.formats import Extracted, by_name, convert, detect, sniff
+from rag.ingest import formats
 from rag.ingest.formats import text as text_format
 
 SEED = (SEEDS / SEED_2025).read_text(encoding="utf-8")
@@ -144,3 +145,32 @@ def test_the_query_path_imports_no_converter_library():
                          check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+# ---- detection and conversion failures ----
+
+def test_a_text_that_mentions_the_pdf_marker_is_still_text():
+    data = b"Notes\nA PDF file starts with %PDF-1.7 and ends with %%EOF.\n"
+    assert formats.sniff(data) is None and formats.detect(data, "notes.md") == "text"
+    assert formats.convert(data, "notes.md").text == data.decode()
+    assert formats.detect(b"\xef\xbb\xbf %PDF-1.4 ...", "x.bin") == "pdf"  # a real header, after a mark and a space
+    assert formats.detect(b"junk before %PDF-1.4 ...", "x.pdf") == "pdf"  # readers accept bytes before the header
+
+
+def test_an_old_office_file_or_an_encrypted_docx_says_so():
+    ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600
+    for name in ("locked.docx", "old.doc"):
+        with pytest.raises(UnreadableFile, match="old-style Office file .* password-protected Word file"):
+            formats.detect(ole, name)
+
+
+def test_a_converter_failing_in_an_unforeseen_way_is_one_reason_not_a_crash(monkeypatch):
+    import rag.ingest.formats.text as text_module
+
+    def broken(data, name):
+        raise AttributeError("'NoneType' object has no attribute 'body'\nmore lines")
+
+    monkeypatch.setattr(text_module, "convert", broken)
+    with pytest.raises(UnreadableFile) as err:
+        formats.convert(b"hello", "a.txt")
+    assert err.value.reason == "could not be read as a text file (AttributeError: 'NoneType' object has no attribute 'body')"
