@@ -3,7 +3,7 @@
   rag index [DOCS] [--index DIR] [--model NAME] [--lock-timeout S] [--max-file-mb MB]   build or update (incremental)
   rag search QUESTION [-k N] [--mode M] [--doc NAME] [--year YYYY] [--json]
   rag ask QUESTION [-k N] [--mode M] [--doc NAME] [--year YYYY] [--json] [--llm]
-  rag eval --qa FILE --docs DIR [--json]
+  rag eval --qa FILE --docs DIR [--conversations FILE] [--json]
 
 Heavy libraries are imported only by the command that needs them. No retrieval logic lives here.
 """
@@ -105,8 +105,19 @@ def cmd_eval(args) -> int:
     from rag.serve.render import eval_table
 
     configs = args.configs.split(",") if args.configs else CONFIGS
-    save = (lambda report: _write_json(args.out, report)) if args.out else None
-    report = run_eval(args.qa, args.docs, args.index, configs=configs, answers=not args.no_answers,
+    if args.conversations:  # conversations (hybrid unless --configs says otherwise), and the QA file if given
+        from rag.evaluate.conversations import conversation_table, run_conversations
+
+        report = run_conversations(args.conversations, args.docs, args.index,
+                                   configs=args.configs.split(",") if args.configs else ("hybrid",),
+                                   progress=None if args.json else progress_bars())
+        if args.out:
+            _write_json(args.out, report)
+        print(json.dumps(report, ensure_ascii=False) if args.json else conversation_table(report))
+        if args.qa is None:
+            return 0
+    save = (lambda report: _write_json(args.out, report)) if args.out and not args.conversations else None
+    report = run_eval(args.qa or "eval/qa.jsonl", args.docs, args.index, configs=configs, answers=not args.no_answers,
                       progress=None if args.json else progress_bars(), on_config=save)
     print(json.dumps(report, ensure_ascii=False) if args.json else eval_table(report))
     return 0
@@ -159,7 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("eval", help="score retrieval and answers against a QA file")
-    p.add_argument("--qa", default="eval/qa.jsonl", help="QA file (JSON lines)")
+    p.add_argument("--qa", default=None, help="QA file (JSON lines; default eval/qa.jsonl unless --conversations)")
+    p.add_argument("--conversations", default=None, metavar="FILE",
+                   help="conversation file (JSON lines): rewrite and per-turn answer accuracy")
     p.add_argument("--docs", default=DEFAULT_DOCS, help="documents folder the QA file is about")
     p.add_argument("--index", default=None, help="index directory (default: index/ for seeds, else a cache dir)")
     p.add_argument("--configs", default=None, help="comma-separated subset of hybrid,dense,bm25,naive")
