@@ -77,7 +77,7 @@ def generation(index) -> int:
     g = int(re.search(r"genmark(\d+)", p.text).group(1))
     sentences = fake.encode([p.text[s:e] for s, e in split_sentences(p.text)])
     parts = {"vector": np.allclose(index.vectors()[i], fake.vector(p.context()), atol=1e-6),
-             "sentences": np.allclose(index.passage_sentences(i), sentences, atol=1e-6),
+             "sentences": np.allclose(index.passage_sentences(i), sentences, atol=0.01),  # int8-stored
              "bm25": [t for t in index.term_stats().vocabulary if t.startswith("genmark")] == [f"genmark{g:04d}"],
              "manifest": index.manifest.files["generation.txt"]["sha256"] == hashlib.sha256(gen_text(g).encode()).hexdigest()}
     wrong = [name for name, ok in parts.items() if not ok]

@@ -1,17 +1,24 @@
-"""`LocalIndex`: an index held in memory (the `Index` protocol): FAISS flat inner-product search over
-the passage vectors, exact sentence similarities with numpy, BM25 scores with bm25s.
+"""`LocalIndex`: a loaded local index (the `Index` protocol): FAISS search over the passage vectors
+(exact, or approximate for big corpora: `rag.index.ann`), sentence similarities from the compact
+sentence vectors (`rag.index.compact`), BM25 with bm25s (`rag.index.lexical`), passages and
+documents' texts from their files (`rag.index.records`).
 
-Everything is exact and runs on one thread (FAISS's OpenMP and numpy's BLAS threads would spin
-against torch's on small machines). `LocalIndex.decode` makes one from the bytes of its saved files
-and checks them against each other and the manifest. Does not read or write files (`rag.index.local`
-does), rank or fuse (`rag.search` does).
+A small index (up to `EAGER_PASSAGES` passages) is held in memory as it always was: passages as a
+tuple, sentence vectors decoded to float32, every passage checked against its document's text at
+load. A big one leaves passages, texts, sentence vectors and BM25's arrays in their memory-mapped
+files and decodes what a question touches; its best-sentence ranking scores the sentences of the
+`SENTENCE_POOL` passages nearest the question (not every sentence), and its per-passage text check
+is the save's (the checksums then vouch for the bytes). Everything runs on one thread (FAISS's OpenMP
+and numpy's BLAS threads would spin against torch's on small machines). `LocalIndex.decode` makes one
+from its saved files' contents and checks them against each other and the manifest. Does not read
+or write files (`rag.index.local` does), rank or fuse (`rag.search` does).
 """
 
 from __future__ import annotations
 
-import io
 import json
-from collections.abc import Mapping
+import mmap
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -19,21 +26,31 @@ from pathlib import Path
 import numpy as np
 
 from rag.errors import IndexStateError
-from rag.index import lexical
+from rag.index import ann, lexical
+from rag.index.compact import SentenceVectors
+from rag.index.generations import (
+    BM25, DENSE, DOCUMENTS, MANIFEST, PASSAGE_TABLE, PASSAGES, SENTENCE_ROWS, SENTENCE_SCALES, SENTENCES, TEXT_OFFSETS,
+    TEXTS,
+)
+from rag.index.records import DOC, END, START, YEAR, DocumentTexts, PassageRecords, npy_array
 from rag.index.store import Manifest
 from rag.types import Passage
+
+EAGER_PASSAGES = 20_000  # up to this many passages, an index is held in memory whole
+SENTENCE_POOL = 400  # an approximate index ranks the sentences of this many nearest passages
+_FILES = (PASSAGES, PASSAGE_TABLE, DENSE, SENTENCES, SENTENCE_SCALES, SENTENCE_ROWS, TEXTS, TEXT_OFFSETS, DOCUMENTS)
 
 
 @dataclass(frozen=True)
 class LocalIndex:
     path: Path
     manifest: Manifest
-    passages: tuple[Passage, ...]
+    passages: Sequence[Passage]  # a tuple (small index) or `PassageRecords`
     dense: object = field(repr=False)  # faiss.Index
     bm25: object = field(repr=False)  # bm25s.BM25
-    sentences: np.ndarray | None = field(default=None, repr=False)  # (n_sentences, dim)
-    sentence_rows: np.ndarray | None = field(default=None, repr=False)  # passage i owns rows [r[i], r[i+1])
-    texts: Mapping[str, str] = field(default_factory=dict, repr=False)  # doc -> the text its spans index into
+    sentence_vectors: SentenceVectors = field(repr=False)
+    texts: DocumentTexts = field(repr=False)  # doc -> the text its spans index into
+    records: PassageRecords = field(repr=False)
 
     def __post_init__(self) -> None:
         import faiss
@@ -41,51 +58,67 @@ class LocalIndex:
         faiss.omp_set_num_threads(1)  # one thread is faster than two for a single query here
 
     @classmethod
-    def decode(cls, path: Path, manifest: Manifest, passages: bytes, dense: bytes, bm25: Mapping[str, bytes],
-               sentences: bytes | None = None, sentence_rows: bytes | None = None,
-               texts: bytes = b"") -> LocalIndex:
-        """The index saved as these bytes (passages.jsonl, a FAISS index, bm25s's files by name, the
-        sentence vectors' and rows' .npy files, and texts.jsonl), checked against each other and
+    def decode(cls, path: Path, manifest: Manifest, files: Mapping[str, object]) -> LocalIndex:
+        """The index saved as these files (name -> bytes or a read-only memory map, as
+        `rag.index.generations.read_generation` gives them), checked against each other and
         `manifest`; IndexStateError names what is wrong."""
-        import faiss
-
+        where = f"index at {str(path)!r}"
+        missing = [name for name in _FILES if name not in files]
+        if missing:
+            raise IndexStateError(f"{where} could not be read: {MANIFEST} lists no {missing[0]}")
         try:
-            lines = passages.decode("utf-8").split("\n")  # not splitlines: a text may hold U+2028
-            rows = tuple(Passage.from_json(json.loads(line)) for line in (lines[:-1] if lines[-1] == "" else lines))
-            docs = {}
-            for line in texts.decode("utf-8").split("\n"):
-                if line:
-                    row = json.loads(line)
-                    docs[row["doc"]] = row["text"]
-            index = faiss.deserialize_index(np.frombuffer(dense, dtype=np.uint8))
-            model = lexical.from_files(bm25)
-            vectors = starts = None
-            if sentences is not None:
-                vectors = np.load(io.BytesIO(sentences), allow_pickle=False)
-                starts = np.load(io.BytesIO(sentence_rows), allow_pickle=False)
-        except (ValueError, KeyError, TypeError, RuntimeError, OSError) as exc:
-            raise IndexStateError(f"index at {str(path)!r} could not be read: {str(exc).splitlines()[0]}") from None
-        if index.ntotal != len(rows) or len(rows) != manifest.passages:
-            raise IndexStateError(f"index at {str(path)!r} is inconsistent: {len(rows)} passages, {index.ntotal} "
+            table = npy_array(files[PASSAGE_TABLE])
+            docs = json.loads(files[DOCUMENTS][:])
+            texts = DocumentTexts(files[TEXTS], docs, npy_array(files[TEXT_OFFSETS]))
+            records = PassageRecords(files[PASSAGES], table)
+            eager = len(table) <= EAGER_PASSAGES
+            passages = tuple(records) if eager else records
+            dense = ann.prepare(_read_faiss(files[DENSE]))
+            model = lexical.from_files({name.split("/", 1)[1]: data for name, data in files.items()
+                                        if name.startswith(BM25 + "/")})
+            codes, scales = npy_array(files[SENTENCES]), npy_array(files[SENTENCE_SCALES])
+            rows = npy_array(files[SENTENCE_ROWS])
+            _check_shapes(table, texts, codes, scales)
+            sentences = SentenceVectors(codes, scales, rows, in_memory=eager)
+        except (ValueError, KeyError, TypeError, RuntimeError, OSError, IndexError) as exc:
+            raise IndexStateError(f"{where} could not be read: {str(exc).splitlines()[0]}") from None
+        if dense.ntotal != len(table) or len(table) != manifest.passages:
+            raise IndexStateError(f"{where} is inconsistent: {len(table)} passages, {dense.ntotal} "
                                   f"vectors, manifest says {manifest.passages}")
-        if index.d != manifest.dim:
-            raise IndexStateError(f"index at {str(path)!r} has vectors of dimension {index.d}, "
-                                  f"manifest says {manifest.dim}")
-        if vectors is not None and (len(starts) != len(rows) + 1 or starts[-1] != len(vectors)
-                                    or vectors.shape[1:] != (manifest.dim,)):
-            raise IndexStateError(f"index at {str(path)!r} is inconsistent: sentence vectors do not match the passages")
-        if any(docs.get(p.doc, "")[p.start:p.end] != p.text for p in rows):
-            raise IndexStateError(f"index at {str(path)!r} is inconsistent: passages do not match the documents' texts")
-        return cls(path, manifest, rows, index, model, vectors, starts, docs)
+        if dense.d != manifest.dim:
+            raise IndexStateError(f"{where} has vectors of dimension {dense.d}, manifest says {manifest.dim}")
+        if len(rows) != len(table) + 1 or rows[-1] != len(codes) or codes.shape[1] != manifest.dim:
+            raise IndexStateError(f"{where} is inconsistent: sentence vectors do not match the passages")
+        if eager and not _spans_match(passages, table, texts):
+            raise IndexStateError(f"{where} is inconsistent: passages do not match the documents' texts")
+        return cls(path, manifest, passages, dense, model, sentences, texts, records)
 
     @property
     def location(self) -> str:
         return str(self.path)
 
+    @property
+    def approximate(self) -> bool:
+        """Whether dense search (and the best-sentence ranking) is approximate."""
+        return ann.kind_of(self.dense) != "flat"
+
+    def documents(self) -> Sequence[str]:
+        return self.texts.docs
+
+    def passage_columns(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._columns
+
+    @cached_property
+    def _columns(self) -> tuple[np.ndarray, np.ndarray]:
+        table = self.records.table
+        return np.ascontiguousarray(table[:, DOC]), np.ascontiguousarray(table[:, YEAR])
+
+    def position(self, doc: str, start: int, end: int) -> int | None:
+        number = self.texts.number(doc)
+        return None if number is None else self.records.position(number, start, end)
+
     def passage_sentences(self, i: int) -> np.ndarray | None:
-        if self.sentences is None:
-            return None
-        return self.sentences[self.sentence_rows[i]:self.sentence_rows[i + 1]]
+        return self.sentence_vectors.of(i)
 
     def vectors(self) -> np.ndarray:
         if not self.dense.ntotal:
@@ -93,30 +126,18 @@ class LocalIndex:
         return self.dense.reconstruct_n(0, self.dense.ntotal)
 
     def dense_search(self, vector: np.ndarray, n: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
-        import faiss
-
-        params = None
-        if allowed is not None:
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.flatnonzero(allowed).astype(np.int64)))
-        scores, ids = self.dense.search(np.asarray(vector, dtype=np.float32).reshape(1, -1), n, params=params)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
-
-    @cached_property
-    def _sentence_owners(self) -> tuple[np.ndarray, np.ndarray]:
-        rows = self.sentence_rows
-        has = rows[1:] > rows[:-1]
-        return has, rows[:-1][has]
+        return ann.search(self.dense, vector, n, allowed)
 
     def sentence_scores(self, vector: np.ndarray) -> np.ndarray | None:
-        if self.sentences is None:
-            return None
-        has, starts = self._sentence_owners
-        # einsum, not `@`: numpy's BLAS threads would spin against torch's on two cores (3x slower searches)
-        sims = np.einsum("ij,j->i", self.sentences, np.asarray(vector, dtype=np.float32).reshape(-1))
-        best = np.full(len(self.passages), -1.0, dtype=np.float32)
-        if len(starts):
-            best[has] = np.maximum.reduceat(sims, starts)
-        return best
+        return self.sentence_vectors.best(vector)
+
+    def sentence_search(self, vector: np.ndarray, n: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+        if not self.approximate:
+            scores = self.sentence_vectors.best(vector)
+            return [(int(i), float(scores[i])) for i in ann.best(scores, n, allowed, floor=-1.0)]
+        near = np.sort([i for i, _ in ann.search(self.dense, vector, max(n, SENTENCE_POOL), allowed)]).astype(np.int64)
+        scores = self.sentence_vectors.best_of(vector, near)
+        return [(int(near[j]), float(scores[j])) for j in ann.best(scores, n, floor=-1.0)]
 
     def document_text(self, doc: str) -> str | None:
         return self.texts.get(doc)
@@ -124,5 +145,52 @@ class LocalIndex:
     def lexical_scores(self, text: str) -> np.ndarray:
         return lexical.scores(self.bm25, text)
 
+    def lexical_search(self, text: str, n: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+        if not self.approximate:  # every score, as a small index always ranked them
+            scores = lexical.scores(self.bm25, text)
+            return [(int(i), float(scores[i])) for i in ann.best(scores, n, allowed, floor=0.0)]
+        return lexical.search(self.bm25, text, n, allowed)
+
     def term_stats(self) -> lexical.TermStats:
         return lexical.term_stats(self.bm25)
+
+
+def _check_shapes(table, texts: DocumentTexts, codes, scales) -> None:
+    """ValueError unless the tables fit each other and their files."""
+    if table.ndim != 2 or table.shape[1] != 5 or codes.ndim != 2 or scales.shape != codes.shape[:1]:
+        raise ValueError(f"tables of the wrong shape (passages {table.shape}, sentences {codes.shape}, "
+                         f"scales {scales.shape})")
+    if len(texts.offsets) != len(texts.docs) + 1 or texts.offsets[-1] != len(texts.data):
+        raise ValueError(f"{len(texts.offsets)} text offsets for {len(texts.docs)} documents")
+    if len(table) and (table[:, DOC].min() < 0 or table[:, DOC].max() >= len(texts.docs)):
+        raise ValueError("a passage of no document")
+
+
+def _spans_match(passages: Sequence[Passage], table: np.ndarray, texts: DocumentTexts) -> bool:
+    """Whether every passage is the span of its document's text that it and the table say."""
+    try:
+        return all(texts[texts.docs[d]][s:e] == p.text and (texts.docs[d], s, e, y) == (p.doc, p.start, p.end, p.year or 0)
+                   for p, (d, s, e, y) in zip(passages, table[:, [DOC, START, END, YEAR]].tolist()))
+    except (ValueError, KeyError, IndexError):  # a line of the texts that is not the document it should be
+        return False
+
+
+def _read_faiss(data):
+    """The FAISS index saved as `data` (bytes, or a memory map read through in steps, each step's pages
+    let go once copied so a big index is not held twice)."""
+    import faiss
+
+    if not isinstance(data, mmap.mmap):
+        return faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
+    done = 0
+
+    def read(n: int) -> bytes:
+        nonlocal done
+        chunk = data[done:done + n]
+        step = (done + len(chunk)) // (64 << 20)
+        if step > done // (64 << 20):
+            data.madvise(mmap.MADV_DONTNEED, 0, step * (64 << 20))
+        done += len(chunk)
+        return chunk
+
+    return faiss.read_index(faiss.PyCallbackIOReader(read, 1 << 22))

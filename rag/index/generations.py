@@ -2,9 +2,15 @@
 recovery and leftovers, and reading one generation whole.
 
 Each save is a generation: written to a temporary sibling directory, swapped in with two renames (a
-crash leaves the previous index usable) and never written again. `read_generation` reads the
-manifest and every file it lists through one handle on the directory, checksums verified on the
-very bytes returned, so a reader gets one generation whole; when a build swaps the directory out
+crash leaves the previous index usable) and never written again. `read_generation` opens the
+manifest and every file it lists through one handle on the directory, so a reader gets one
+generation whole, and verifies each file's sha256 before returning it: a small file (under
+`MAP_BYTES`) as the very bytes it hashed; a big one hashed by streaming it through the descriptor it
+opened (two files at a time), then memory-mapped read-only from that same descriptor, so the index
+reads the hashed bytes without holding gigabytes in memory. A mapped file is the same inode, which a
+generation never writes again (a swap renames and deletes directories; the mapping outlives both),
+so what was verified is what is read; a file rewritten in place by something else after the load is
+not noticed (that is the price of not reading it all). When a build swaps the directory out
 under it, it reads the new one, and it waits out the instant between the two renames while the build
 holds the lock file `lock_path`. Under that lock, `settle` finishes an interrupted swap and deletes
 what crashed builds of this index left (`leftovers`). Does not decode or write index files
@@ -15,19 +21,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 import re
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from rag.errors import IndexStateError
 from rag.index.store import FORMAT_VERSION, Manifest
 
-MANIFEST, PASSAGES, DENSE, BM25 = "manifest.json", "passages.jsonl", "dense.faiss", "bm25"
-SENTENCES, SENTENCE_ROWS, TEXTS = "sentences.npy", "sentence_rows.npy", "texts.jsonl"
+MANIFEST, PASSAGES, PASSAGE_TABLE, DENSE, BM25 = (
+    "manifest.json", "passages.jsonl", "passage_table.npy", "dense.faiss", "bm25")
+SENTENCES, SENTENCE_SCALES, SENTENCE_ROWS = "sentences.npy", "sentence_scales.npy", "sentence_rows.npy"
+TEXTS, TEXT_OFFSETS, DOCUMENTS = "texts.jsonl", "text_offsets.npy", "documents.json"
 SWAP_WAIT = 10.0  # seconds a reader waits for a build's swap to finish
-_INDEX_ENTRIES = {MANIFEST, PASSAGES, DENSE, BM25, SENTENCES, SENTENCE_ROWS, TEXTS}
+MAP_BYTES = 1 << 20  # files this big or bigger are memory-mapped once verified; smaller ones are read
+_INDEX_ENTRIES = {MANIFEST, PASSAGES, PASSAGE_TABLE, DENSE, BM25, SENTENCES, SENTENCE_SCALES, SENTENCE_ROWS, TEXTS,
+                  TEXT_OFFSETS, DOCUMENTS}
 
 
 def _recover(index_dir: Path, *, building: bool = False) -> None:
@@ -144,15 +157,47 @@ def _moved(index_dir: Path, handle: int) -> bool:
     return (now.st_dev, now.st_ino) != (mine.st_dev, mine.st_ino)
 
 
-def _read_in(index_dir: Path, handle: int, name: str) -> bytes:
+@dataclass(frozen=True)
+class _Opened:
+    """A big file of a generation, open: hashed, then mapped, through this descriptor."""
+
+    fd: int
+    size: int
+
+    def sha256(self) -> str:
+        with open(self.fd, "rb", closefd=False) as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+
+    def map(self) -> mmap.mmap:
+        return mmap.mmap(self.fd, self.size, access=mmap.ACCESS_READ)
+
+
+def _read_in(index_dir: Path, handle: int, name: str) -> bytes | _Opened:
+    """File `name` of the generation `handle` opened: its bytes, or (`MAP_BYTES` or more) the file open."""
     try:
         fd = os.open(name, os.O_RDONLY, dir_fd=handle)
     except FileNotFoundError:
         if name == MANIFEST:
             raise _no_index(index_dir) from None
         raise IndexStateError(f"index at {str(index_dir)!r} is missing {name}; rebuild it") from None
+    size = os.fstat(fd).st_size
+    if size >= MAP_BYTES and name != MANIFEST:
+        return _Opened(fd, size)
     with open(fd, "rb") as f:
         return f.read()
+
+
+def _verify(index_dir: Path, opened: dict[str, bytes | _Opened], checksums: dict) -> dict[str, bytes | mmap.mmap]:
+    """The files' contents once every one matches its checksum (big ones hashed two at a time, then
+    mapped); IndexStateError naming the first that does not."""
+    big = [name for name, data in opened.items() if isinstance(data, _Opened)]
+    with ThreadPoolExecutor(max_workers=2) as pool:  # hashlib lets go of the GIL: two cores, two files
+        digests = dict(zip(big, pool.map(lambda name: opened[name].sha256(), big)))
+    for name, data in opened.items():
+        digest = digests[name] if name in digests else hashlib.sha256(data).hexdigest()
+        if digest != checksums[name]:
+            raise IndexStateError(f"index at {str(index_dir)!r} is corrupted: {name} does not match its checksum")
+    return {name: data.map() if isinstance(data, _Opened) else data for name, data in opened.items()}
 
 
 def _parse_manifest(index_dir: Path, data: bytes) -> Manifest:
@@ -167,21 +212,19 @@ def _parse_manifest(index_dir: Path, data: bytes) -> Manifest:
         raise IndexStateError(f"index at {str(index_dir)!r} has a corrupted {MANIFEST}: {exc}") from None
 
 
-def read_generation(index_dir: Path, checked: bool) -> tuple[Manifest, dict[str, bytes]]:
-    """The manifest and (if `checked`) the bytes of every file it lists, checksums verified, all read from
-    one directory: one generation. Read again when a build swapped it out meanwhile (a file vanished)."""
+def read_generation(index_dir: Path, checked: bool) -> tuple[Manifest, dict[str, bytes | mmap.mmap]]:
+    """The manifest and (if `checked`) every file it lists, checksums verified, all opened from one
+    directory: one generation. A file is its bytes, or from `MAP_BYTES` on a read-only memory map.
+    Read again when a build swapped it out meanwhile (a file vanished)."""
     deadline = time.monotonic() + SWAP_WAIT
     while True:
         handle = _open_dir(index_dir, deadline)
+        opened: dict[str, bytes | _Opened] = {}
         try:
             manifest = _parse_manifest(index_dir, _read_in(index_dir, handle, MANIFEST))
-            files = {}
-            for name, expected in (manifest.checksums.items() if checked else ()):
-                files[name] = _read_in(index_dir, handle, name)
-                if hashlib.sha256(files[name]).hexdigest() != expected:
-                    raise IndexStateError(f"index at {str(index_dir)!r} is corrupted: {name} does not match "
-                                          "its checksum")
-            return manifest, files
+            for name in (manifest.checksums if checked else ()):
+                opened[name] = _read_in(index_dir, handle, name)
+            return manifest, _verify(index_dir, opened, manifest.checksums)
         except (IndexStateError, OSError) as exc:
             if not _moved(index_dir, handle) or time.monotonic() > deadline:
                 if isinstance(exc, IndexStateError):
@@ -189,6 +232,9 @@ def read_generation(index_dir: Path, checked: bool) -> tuple[Manifest, dict[str,
                 raise IndexStateError(f"index at {str(index_dir)!r} could not be read: {exc}") from None
         finally:
             os.close(handle)
+            for data in opened.values():
+                if isinstance(data, _Opened):
+                    os.close(data.fd)  # a map keeps its own
 
 
 def swap_in(new: Path, index_dir: Path) -> None:

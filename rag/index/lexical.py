@@ -1,7 +1,9 @@
 """BM25 over passage texts with bm25s: tokenising (English stop words, Snowball stemming), indexing,
-scoring one query against every passage, and the term statistics (document frequencies, vocabulary)
-that the answerer weighs question terms with. Saved as bm25s's own `.npy`/`.json` files (no pickle),
-read back from a folder or from those files' bytes. The only module that knows bm25s's internals.
+scoring one query against every passage (`scores`) or finding the best ones (`search`: the same
+scores, summed over the query terms' postings only, which a million passages need), and the term
+statistics (document frequencies, vocabulary) that the answerer weighs question terms with. Saved as
+bm25s's own `.npy`/`.json` files (no pickle), read back from a folder or from those files' bytes or
+memory maps (the arrays are viewed, not copied). The only module that knows bm25s's internals.
 
 The vocabulary is numbered in sorted term order (bm25s numbers it in set order, which follows
 PYTHONHASHSEED), so the same passages always give byte-identical files; every score is the same
@@ -12,7 +14,6 @@ Does not fuse with dense scores or filter; `rag.search` does that.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from collections.abc import Mapping
@@ -21,6 +22,9 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from rag.index.ann import best
+from rag.index.records import npy_array
 
 
 @lru_cache(maxsize=1)
@@ -76,25 +80,22 @@ _ARRAYS = {"data": "data.csc.index.npy", "indices": "indices.csc.index.npy", "in
 _VOCAB, _PARAMS, _NONOCCURRENCE = "vocab.index.json", "params.index.json", "nonoccurrence_array.index.npy"
 
 
-def from_files(files: Mapping[str, bytes]):
-    """The model whose saved files (file name -> bytes) are `files`: what `load` makes of a folder
-    holding them, built from bytes already read (and checked) rather than by opening the files again."""
+def from_files(files: Mapping[str, object]):
+    """The model whose saved files (file name -> bytes or a memory map) are `files`: what `load` makes
+    of a folder holding them, built from files already opened (and checked) rather than by opening the
+    files again; the arrays view the given bytes."""
     import bm25s
 
-    params = json.loads(files[_PARAMS])
+    params = json.loads(files[_PARAMS][:])
     version, num_docs = params.pop("version", None), params.pop("num_docs", None)
     model = bm25s.BM25(**params)
-    model.vocab_dict = json.loads(files[_VOCAB])
+    model.vocab_dict = json.loads(files[_VOCAB][:])
     model._original_version = version
     model.unique_token_ids_set = set(model.vocab_dict.values())
-    model.scores = {key: _array(files[name]) for key, name in _ARRAYS.items()} | {"num_docs": num_docs}
+    model.scores = {key: npy_array(files[name]) for key, name in _ARRAYS.items()} | {"num_docs": num_docs}
     needs = model.method in model.methods_requiring_nonoccurrence
-    model.nonoccurrence_array = _array(files[_NONOCCURRENCE]) if needs else None
+    model.nonoccurrence_array = npy_array(files[_NONOCCURRENCE]) if needs else None
     return model
-
-
-def _array(data: bytes) -> np.ndarray:
-    return np.load(io.BytesIO(data), allow_pickle=False)
 
 
 def scores(model, question: str) -> np.ndarray:
@@ -103,6 +104,26 @@ def scores(model, question: str) -> np.ndarray:
     if not tokens:
         return np.zeros(model.scores["num_docs"], dtype=np.float32)
     return np.asarray(model.get_scores(tokens), dtype=np.float32)
+
+
+def search(model, question: str, n: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+    """The `n` best (passage, BM25 score) pairs scoring above 0, by score then position, only among
+    `allowed` passages if given: exactly the top of `scores` (the same float32 sums, term by term in
+    query order), but summed over the query terms' postings, so it costs what they hold."""
+    if model.nonoccurrence_array is not None:  # every passage scores something: no shortcut
+        total = scores(model, question)
+        return [(int(i), float(total[i])) for i in best(total, n, allowed, floor=0.0)]
+    tokens = tokenize([question])[0]
+    data, indices, indptr = model.scores["data"], model.scores["indices"], model.scores["indptr"]
+    total = np.zeros(model.scores["num_docs"], dtype=np.float32)
+    for t in (model.vocab_dict[t] for t in tokens if t in model.vocab_dict):
+        a, b = indptr[t], indptr[t + 1]
+        total[indices[a:b]] += data[a:b]  # a term's postings name each passage once: as np.add.at
+    found = np.flatnonzero(total)
+    if allowed is not None:
+        found = found[allowed[found]]
+    found = found[best(total[found], n, floor=0.0)]
+    return [(int(i), float(total[i])) for i in found]
 
 
 @dataclass(frozen=True)

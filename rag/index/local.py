@@ -1,40 +1,47 @@
 """The local index directory: FAISS + BM25 + passages + manifest, saved as a new generation, loaded
 with checks (the `Store` protocol).
 
-Layout of `index/`:
-  manifest.json     `Manifest` plus checksums of the files below and library versions
-  passages.jsonl    one passage a line, in index order (doc, start, end, text, heading, ...)
-  dense.faiss       a FAISS IndexFlatIP over the normalised passage embeddings
-  bm25/             bm25s's own files (.npy and .json; no pickle)
-  sentences.npy     embeddings of every passage's sentences (`split_sentences` order), passage after
-                    passage; `sentence_rows.npy` holds where each passage's rows start
+Layout of `index/` (format 5):
+  manifest.json          `Manifest` plus checksums of the files below and library versions
+  passages.jsonl         one passage a line, in index order (doc, start, end, text, heading, ...)
+  passage_table.npy      per passage: where its line starts, its document's number, start, end, year
+  dense.faiss            FAISS index of the passage vectors: exact IndexFlatIP up to
+                         `rag.index.ann.ANN_THRESHOLD` passages, an HNSW graph above
+  bm25/                  bm25s's own files (.npy and .json; no pickle)
+  sentences.npy          every passage's sentences' vectors (`split_sentences` order), passage after
+  sentence_scales.npy    passage, as int8 codes and a scale each (`rag.index.compact`);
+  sentence_rows.npy      where each passage's rows start
+  texts.jsonl            every document's text, one a line; documents.json names them in that order
+  text_offsets.npy       and text_offsets.npy says where each line starts
 
 `save` writes a temporary sibling directory and swaps it in (`rag.index.generations`: a crash leaves
 the previous index usable; readers get one generation whole); it never replaces a file or a folder
 that holds anything but index files. `load` refuses a missing, corrupted or other-version index with
-a one-line `IndexStateError` naming what is wrong. Does not chunk, embed or search (`LocalIndex` is
-searched by `rag.search`), nor fsync: a killed build is survived, a power cut mid-save may not be.
+a one-line `IndexStateError` naming what is wrong (an index of format 4 or older: "rebuild it").
+Does not chunk, embed or search (`LocalIndex` is searched by `rag.search`), nor fsync: a killed
+build is survived, a power cut mid-save may not be.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import asdict
 from importlib import metadata
-from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
 from rag.errors import IndexStateError
-from rag.index import lexical
+from rag.index import ann, compact, lexical, records
 from rag.index.flat import LocalIndex
 from rag.index.generations import (  # noqa: F401 - the file names and lock path, for callers of this store
-    BM25, DENSE, MANIFEST, PASSAGES, SENTENCE_ROWS, SENTENCES, TEXTS, check_replaceable, leftovers, lock_path,
-    read_generation, settle, swap_in,
+    BM25, DENSE, DOCUMENTS, MANIFEST, MAP_BYTES, PASSAGE_TABLE, PASSAGES, SENTENCE_ROWS, SENTENCE_SCALES, SENTENCES,
+    TEXT_OFFSETS, TEXTS, check_replaceable, leftovers, lock_path, read_generation, settle, swap_in,
 )
 from rag.index.store import FORMAT_VERSION, Manifest
 from rag.ingest.sentences import split_sentences
@@ -89,11 +96,13 @@ def sentence_rows(passages) -> np.ndarray:
 
 
 def save(index_dir: str | Path, manifest: Manifest, passages, vectors: np.ndarray,
-         sentences: np.ndarray, texts: Mapping[str, str]) -> LocalIndex:
+         sentences: np.ndarray, texts: Mapping[str, str], *, ann_threshold: int | None = None,
+         approximate: str = "hnsw") -> LocalIndex:
     """Write the whole index (BM25 built here from the passages) to a temporary directory, swap it in
     place of `index_dir`, and return it loaded. `sentences` holds one vector per sentence of every
-    passage, in passage order; `texts` every document's text. Run under the build lock (`settle`
-    deletes other saves' temporaries)."""
+    passage, in passage order; `texts` every document's text, which every passage must be a span of.
+    The dense index is exact up to `ann_threshold` passages (default `ann.ANN_THRESHOLD`), else
+    `approximate` ("hnsw" or "ivf"). Run under the build lock (`settle` deletes other saves' temporaries)."""
     import faiss
 
     index_dir, passages = Path(index_dir), tuple(passages)
@@ -103,43 +112,62 @@ def save(index_dir: str | Path, manifest: Manifest, passages, vectors: np.ndarra
     missing = sorted({p.doc for p in passages} - set(texts))
     if missing:
         raise IndexStateError(f"no text for {len(missing)} document(s) with passages ({', '.join(missing[:3])})")
+    wrong = next((p for p in passages if texts[p.doc][p.start:p.end] != p.text), None)
+    if wrong is not None:
+        raise IndexStateError(f"passage {wrong.id} is not the span {wrong.start}:{wrong.end} of its document's text")
     rows = sentence_rows(passages)
     if rows[-1] != len(sentences):
         raise IndexStateError(f"{rows[-1]} sentences in the passages but {len(sentences)} sentence vectors")
+    kind = ann.kind_for(len(passages), ann_threshold, approximate)
     index_dir.parent.mkdir(parents=True, exist_ok=True)
     settle(index_dir)
     tmp = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.tmp-", dir=index_dir.parent))
     try:
         tmp.chmod(0o755)
-        with open(tmp / PASSAGES, "w", encoding="utf-8") as f:
-            for p in passages:
-                row = p.to_json()
-                del row["score"]
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        dense = faiss.IndexFlatIP(manifest.dim)
-        if len(vectors):
-            dense.add(np.ascontiguousarray(vectors, dtype=np.float32))
-        faiss.write_index(dense, str(tmp / DENSE))
+        numbers = {doc: i for i, doc in enumerate(texts)}
+        records.save_npy(tmp / PASSAGE_TABLE, records.write_passages(tmp / PASSAGES, passages, numbers))
+        records.save_npy(tmp / TEXT_OFFSETS, records.write_texts(tmp / TEXTS, texts))
+        (tmp / DOCUMENTS).write_text(json.dumps(list(texts), ensure_ascii=False) + "\n", encoding="utf-8")
+        faiss.write_index(ann.build(vectors, manifest.dim, kind), str(tmp / DENSE))
         bm25 = lexical.build([p.context() for p in passages])
         (tmp / BM25).mkdir()
         lexical.save(bm25, tmp / BM25)
-        sentences = np.ascontiguousarray(sentences, dtype=np.float32)
-        np.save(tmp / SENTENCES, sentences, allow_pickle=False)
-        np.save(tmp / SENTENCE_ROWS, rows, allow_pickle=False)
-        with open(tmp / TEXTS, "w", encoding="utf-8") as f:
-            for doc, text in texts.items():
-                f.write(json.dumps({"doc": doc, "text": text}, ensure_ascii=False) + "\n")
-        files = [PASSAGES, DENSE] + sorted(f"{BM25}/{p.name}" for p in (tmp / BM25).iterdir())
-        files += [SENTENCES, SENTENCE_ROWS, TEXTS]
+        del bm25
+        _save_sentences(tmp, sentences, manifest.dim)
+        records.save_npy(tmp / SENTENCE_ROWS, rows)
+        files = [PASSAGES, PASSAGE_TABLE, DENSE] + sorted(f"{BM25}/{p.name}" for p in (tmp / BM25).iterdir())
+        files += [SENTENCES, SENTENCE_SCALES, SENTENCE_ROWS, TEXTS, TEXT_OFFSETS, DOCUMENTS]
         manifest = Manifest(**{**asdict(manifest), "passages": len(passages),
                                "checksums": {name: _sha256(tmp / name) for name in files},
                                "versions": library_versions(), "format_version": FORMAT_VERSION})
         (tmp / MANIFEST).write_text(json.dumps(asdict(manifest), indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        written = {name: _open(tmp / name) for name in files}  # what was just hashed, open before the swap
         swap_in(tmp, index_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return LocalIndex(index_dir, manifest, passages, dense, bm25, sentences, rows, texts)
+    return LocalIndex.decode(index_dir, manifest, written)
+
+
+def _save_sentences(folder: Path, sentences: np.ndarray, dim: int) -> None:
+    """sentences.npy and sentence_scales.npy: the vectors as int8 codes and scales, a block at a time."""
+    codes = np.lib.format.open_memmap(folder / SENTENCES, mode="w+", dtype=np.int8, shape=(len(sentences), dim))
+    scales = np.zeros(len(sentences), dtype=np.float32)
+    for a in range(0, len(sentences), 65536):
+        codes[a:a + 65536], scales[a:a + 65536] = compact.encode(sentences[a:a + 65536])
+    codes.flush()
+    del codes
+    records.save_npy(folder / SENTENCE_SCALES, scales)
+
+
+def _open(path: Path) -> bytes | mmap.mmap:
+    """A file's bytes, or from `MAP_BYTES` on a read-only memory map (as `read_generation` gives it)."""
+    with open(path, "rb") as f:
+        size = f.seek(0, 2)
+        if size < MAP_BYTES:
+            f.seek(0)
+            return f.read()
+        return mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ)
 
 
 def read_manifest(index_dir: str | Path) -> Manifest:
@@ -151,11 +179,4 @@ def load(index_dir: str | Path) -> LocalIndex:
     """Read and check one generation of an index directory; IndexStateError names the first thing wrong."""
     index_dir = Path(index_dir)
     manifest, files = read_generation(index_dir, checked=True)
-    bm25 = {name.split("/", 1)[1]: data for name, data in files.items() if name.startswith(BM25 + "/")}
-    if PASSAGES not in files or DENSE not in files:
-        raise IndexStateError(f"index at {str(index_dir)!r} could not be read: {MANIFEST} lists no {PASSAGES} "
-                              f"or {DENSE}")
-    if TEXTS not in files:
-        raise IndexStateError(f"index at {str(index_dir)!r} could not be read: {MANIFEST} lists no {TEXTS}")
-    return LocalIndex.decode(index_dir, manifest, files[PASSAGES], files[DENSE], bm25, files.get(SENTENCES),
-                             files.get(SENTENCE_ROWS), files[TEXTS])
+    return LocalIndex.decode(index_dir, manifest, files)

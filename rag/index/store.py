@@ -2,7 +2,8 @@
 
 `Store` is a place an index is saved to and loaded from (today the local index directory,
 `rag.index.local`; a server-backed store implements the same methods); `Index` is a loaded index as
-the retriever reads it: passages in index order, dense search, BM25 scores, sentence vectors, term
+the retriever reads it: passages in index order (made when asked for, in a big index), their
+documents and years as arrays, dense search, BM25 and best-sentence rankings, sentence vectors, term
 statistics and the text of every document (what citations are verified against). `Manifest` is what a store records about an index (model, dimension, chunk settings,
 the documents folder, a fingerprint of every source file, and of every file the build skipped with
 the reason), so that a mismatch or a stale index is detected: `stale_files` names the files added,
@@ -24,7 +25,7 @@ from rag.errors import IndexStateError
 from rag.index.lexical import TermStats
 from rag.types import Passage
 
-FORMAT_VERSION = 4  # 4: the documents' texts are stored (texts.jsonl)
+FORMAT_VERSION = 5  # 4: the documents' texts are stored; 5: tables to read them lazily, int8 sentence vectors, ANN
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,16 @@ class Index(Protocol):
     passages: Sequence[Passage]
     location: str  # where it was loaded from, for messages
 
+    def documents(self) -> Sequence[str]:
+        """Every document of the index (those without passages too), numbered by `passage_columns`."""
+
+    def passage_columns(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per passage, in index order: the number of its document in `documents()` and its year (0
+        for none); what filters read instead of the passages."""
+
+    def position(self, doc: str, start: int, end: int) -> int | None:
+        """Where the passage of document `doc` spanning start:end is in `passages`, or None."""
+
     def vectors(self) -> np.ndarray:
         """Every passage's vector, in passage order."""
 
@@ -63,8 +74,17 @@ class Index(Protocol):
     def sentence_scores(self, vector: np.ndarray) -> np.ndarray | None:
         """Per passage, the inner product of `vector` with its most similar sentence (-1 without one)."""
 
+    def sentence_search(self, vector: np.ndarray, n: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+        """The `n` passages (index, score) whose best sentence is nearest `vector`, best first (ties to the
+        earlier passage), only among `allowed` ones if given; exact or, in a big index, among the
+        passages nearest `vector`."""
+
     def lexical_scores(self, text: str) -> np.ndarray:
         """The BM25 score of every passage for `text`."""
+
+    def lexical_search(self, text: str, n: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+        """The `n` passages (index, score) with the best BM25 scores above 0 for `text`, best first (ties
+        to the earlier passage), only among `allowed` ones if given."""
 
     def term_stats(self) -> TermStats:
         """Document frequencies of the BM25 terms."""

@@ -26,7 +26,7 @@ from rag.index.store import Index, check_encoder, check_fresh, source_file
 from rag.query import make_query, matching_docs
 from rag.search.aliases import Aliases
 from rag.search.names import PassageNames, needed_names
-from rag.search.rank import NAME_BONUS, YEAR_BONUS, rrf, top
+from rag.search.rank import NAME_BONUS, YEAR_BONUS, rrf
 from rag.settings import DEFAULT_INDEX, DEFAULT_K, DEFAULT_MODE, YEAR
 from rag.types import Passage, Query
 
@@ -39,13 +39,18 @@ class Retriever:
         self._embedder = embedder
         if embedder is not None:
             self._check(embedder)
-        self._position = {(p.doc, p.start, p.end): i for i, p in enumerate(self.passages)}
         self._queries: dict[str, np.ndarray] = {}  # a small cache: the answerer re-uses the query vector
         self._lock, self._load_lock = threading.Lock(), threading.Lock()
-        self.docs = tuple(sorted({p.doc for p in self.passages}))
-        self.years = {p.doc: p.year for p in self.passages}
-        self._doc_ids = np.array([p.doc for p in self.passages], dtype=object)
-        self._year_ids = np.array([p.year or 0 for p in self.passages])
+        # filters read the index's columns (a document's number, a year per passage), not the passages
+        names = index.documents()
+        self._doc_ids, self._year_ids = index.passage_columns()
+        numbers, from_end = np.unique(self._doc_ids[::-1], return_index=True)
+        last = len(self._doc_ids) - 1 - from_end  # each document's last passage (whose year counts)
+        years = {names[d]: int(self._year_ids[i]) or None for d, i in zip(numbers.tolist(), last.tolist())}
+        self.docs = tuple(sorted(years))
+        self.years = {doc: years[doc] for doc in self.docs}
+        self._numbers = {doc: i for i, doc in enumerate(names)}
+        self._known_years = {y for y in self.years.values() if y}
 
     @classmethod
     def load(cls, index_dir: str | Path = DEFAULT_INDEX, *, embedder: Embedder | None = None,
@@ -116,17 +121,16 @@ class Retriever:
 
     def sentence_vectors(self, passage: Passage) -> np.ndarray | None:
         """Vectors of the passage's sentences (split_sentences order), if the index has them."""
-        i = self._position.get((passage.doc, passage.start, passage.end))
+        i = self.index.position(passage.doc, passage.start, passage.end)
         return None if i is None else self.index.passage_sentences(i)
 
     def name_share(self, passage: Passage, needed: list[list[str]]) -> float:
         """Share of the question's names (`needed_names`) that `passage` mentions (1.0 if none)."""
-        return self._names.share(self._position.get((passage.doc, passage.start, passage.end)), needed, passage)
+        return self._names.share(self.index.position(passage.doc, passage.start, passage.end), needed, passage)
 
     def named_years(self, question: str) -> set[int]:
         """Years named in the question that are the year of some document in the index."""
-        known = {y for y in self.years.values() if y}
-        return {int(y) for y in YEAR.findall(question)} & known
+        return {int(y) for y in YEAR.findall(question)} & self._known_years
 
     def search(self, question: str, k: int = DEFAULT_K, mode: str = DEFAULT_MODE, doc: str | None = None,
                year: int | None = None) -> list[Passage]:
@@ -164,7 +168,7 @@ class Retriever:
             return None
         mask = np.ones(len(self.passages), dtype=bool)
         if doc is not None:
-            mask &= np.isin(self._doc_ids, matching_docs(doc, self.docs))
+            mask &= np.isin(self._doc_ids, [self._numbers[d] for d in matching_docs(doc, self.docs)])
         if year is not None:
             mask &= self._year_ids == year
         return mask
@@ -174,10 +178,8 @@ class Retriever:
 
     def _best_sentence(self, question: str, n: int, mask: np.ndarray | None) -> list[tuple[int, float]]:
         """Passages ranked by their single most similar sentence (finer than the passage vector)."""
-        best = self.index.sentence_scores(self.embed_query(question)[0])
-        return [] if best is None else top(best, n, mask, floor=-1.0)
+        return self.index.sentence_search(self.embed_query(question)[0], n, mask)
 
     def _bm25(self, question: str, n: int, mask: np.ndarray | None) -> list[tuple[int, float]]:
         # abbreviations only: adding "Germany" to a query about a "German ruler" made SQuAD's BM25 worse
-        scores = self.index.lexical_scores(self.aliases.expand(question, long_forms=False, countries=False))
-        return top(scores, n, mask, floor=0.0)
+        return self.index.lexical_search(self.aliases.expand(question, long_forms=False, countries=False), n, mask)

@@ -1,0 +1,133 @@
+"""The dense index over passage vectors: exact up to `ANN_THRESHOLD` passages, approximate above.
+
+Up to the threshold it is FAISS's `IndexFlatIP` (exact inner products over float32 vectors: small
+corpora keep every figure they had). Above it, an HNSW graph (`IndexHNSWSQ`: vectors stored as
+float16, M = `HNSW_M`, built with `EF_CONSTRUCTION` on one thread so the same vectors always give
+the same bytes) searched with a beam of `EF_SEARCH`; or, by name, an inverted file (`IndexIVFScalarQuantizer`:
+k-means with a fixed seed over an evenly spaced sample, `IVF_NPROBE` lists probed). Measured on
+`eval/bench_scale.py`'s corpus, HNSW reached the recall target (0.97 of the exact top 10) at a fraction
+of IVF's search time, so it is the default. A search limited to a few allowed passages (a document
+or year filter) is exact over their vectors; a wider one walks the graph with FAISS's ID selector.
+
+`best` is the top-n selection every ranking here uses (the order of `rag.search.rank.top`: score,
+then position). Does not read or write files, and knows nothing of passages.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+ANN_THRESHOLD = 100_000  # passages: at most this many are searched exactly (see eval/bench_scale.py)
+HNSW_M = 48  # graph neighbours per vector
+EF_CONSTRUCTION = 120  # beam while building
+EF_SEARCH = 256  # beam while searching (raised to n when more are asked for)
+IVF_NPROBE = 64  # lists an IVF search probes
+EXACT_FILTER = 20_000  # a filtered search over at most this many passages is exact
+KINDS = ("flat", "hnsw", "ivf")
+
+
+def kind_for(n: int, threshold: int | None = None, approximate: str = "hnsw") -> str:
+    """The kind of index for `n` passages: "flat" up to the threshold, else `approximate`."""
+    if approximate not in KINDS[1:]:
+        raise ValueError(f"approximate index {approximate!r} is not one of {KINDS[1:]}")
+    return "flat" if n <= (ANN_THRESHOLD if threshold is None else threshold) else approximate
+
+
+def build(vectors: np.ndarray, dim: int, kind: str = "flat"):
+    """A FAISS index of `kind` over `vectors` (normalised, float32), deterministic: one thread for the
+    graph, a fixed seed and sample for k-means."""
+    import faiss
+
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if kind != "flat":  # as stored: vectors read back from an index (an incremental build) give the same graph
+        vectors = vectors.astype(np.float16).astype(np.float32)
+    if kind == "flat":
+        index = faiss.IndexFlatIP(dim)
+    elif kind == "hnsw":
+        index = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_fp16, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction, index.hnsw.efSearch = EF_CONSTRUCTION, EF_SEARCH
+        index.train(vectors[:1])  # float16 needs no training
+    elif kind == "ivf":
+        lists = _ivf_lists(len(vectors))
+        index = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(dim), dim, lists, faiss.ScalarQuantizer.QT_fp16,
+                                              faiss.METRIC_INNER_PRODUCT)
+        index.cp.seed, index.nprobe = 1234, IVF_NPROBE
+        sample = vectors[np.linspace(0, len(vectors) - 1, min(len(vectors), 64 * lists)).astype(np.int64)]
+        index.train(sample)
+    else:
+        raise ValueError(f"index kind {kind!r} is not one of {KINDS}")
+    threads = faiss.omp_get_max_threads()
+    if kind == "hnsw":
+        faiss.omp_set_num_threads(1)  # threads would insert in a different order each run
+    try:
+        for a in range(0, len(vectors), 65536):
+            index.add(vectors[a:a + 65536])
+    finally:
+        faiss.omp_set_num_threads(threads)
+    if kind == "ivf":
+        index.make_direct_map()  # for `reconstruct`
+    return index
+
+
+def _ivf_lists(n: int) -> int:
+    """About 4 * sqrt(n) inverted lists, a power of two, with at least 64 vectors to train each."""
+    return int(2 ** round(np.log2(max(1.0, min(4 * np.sqrt(n), n / 64)))))
+
+
+def kind_of(index) -> str:
+    import faiss
+
+    if isinstance(index, faiss.IndexHNSW):
+        return "hnsw"
+    if isinstance(index, faiss.IndexIVF):
+        return "ivf"
+    return "flat"
+
+
+def prepare(index):
+    """`index` as read from a file, set to search (its beam or probes)."""
+    import faiss
+
+    if isinstance(index, faiss.IndexHNSW):
+        index.hnsw.efSearch = EF_SEARCH
+    elif isinstance(index, faiss.IndexIVF):
+        index.nprobe = IVF_NPROBE
+    return index
+
+
+def search(index, vector: np.ndarray, n: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+    """The `n` (position, inner product) pairs nearest `vector`, only among `allowed` positions if given."""
+    import faiss
+
+    query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+    approximate = kind_of(index) != "flat"
+    if allowed is not None:
+        ids = np.flatnonzero(allowed).astype(np.int64)
+        if approximate and len(ids) <= EXACT_FILTER:
+            if not len(ids):
+                return []
+            scores = np.einsum("ij,j->i", index.reconstruct_batch(ids), query[0])
+            return [(int(ids[j]), float(scores[j])) for j in best(scores, n)]
+        params = faiss.SearchParametersHNSW(efSearch=max(EF_SEARCH, n)) if kind_of(index) == "hnsw" else (
+            faiss.SearchParametersIVF(nprobe=IVF_NPROBE) if approximate else faiss.SearchParameters())
+        params.sel = faiss.IDSelectorBatch(ids)
+    elif kind_of(index) == "hnsw":
+        params = faiss.SearchParametersHNSW(efSearch=max(EF_SEARCH, n))
+    else:
+        params = None
+    scores, found = index.search(query, n, params=params)
+    return [(int(i), float(s)) for i, s in zip(found[0], scores[0]) if i >= 0]
+
+
+def best(scores: np.ndarray, n: int, allowed: np.ndarray | None = None, floor: float | None = None) -> np.ndarray:
+    """Positions of the `n` best scores above `floor`, best first, ties to the earlier position;
+    positions outside `allowed` score -1 (as `rag.search.rank.top`, so the same scores give the same
+    ranking)."""
+    if allowed is not None:
+        scores = np.where(allowed, scores, -1.0)
+    n = min(n, len(scores))
+    if n < 1:
+        return np.zeros(0, dtype=np.int64)
+    top = np.argpartition(-scores, n - 1)[:n]
+    top = top[np.lexsort((top, -scores[top]))]
+    return top if floor is None else top[scores[top] > floor]
