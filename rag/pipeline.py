@@ -30,7 +30,7 @@ from rag.index.background import Done, Refresher, RefreshStatus
 from rag.index.build import BuildSummary, build_index, update_index  # noqa: F401 - build_index for the CLI
 from rag.index.embed import Embedder, SentenceTransformerEmbedder
 from rag.index.factory import open_store
-from rag.index.store import stale_files
+from rag.index.store import FORMAT_VERSION, stale_files
 from rag.query import clean_history, make_query, precheck  # noqa: F401 - precheck for front ends
 from rag.search.retriever import Retriever
 from rag.settings import DEFAULT_DOCS, DEFAULT_INDEX, DEFAULT_K, DEFAULT_MODE, DEFAULT_MODEL, LOCK_TIMEOUT
@@ -100,12 +100,16 @@ class Pipeline:
                 folder, changed = manifest.docs, stale_files(manifest)  # [] when the documents are gone
                 if extra is not None and extra != manifest.extra_docs:
                     changed = changed or ["its extra folders"]
-                if not changed:  # loaded as it is, without waiting for any build's lock
+                older = manifest.format_version != FORMAT_VERSION and Path(folder).is_dir()
+                if not changed and not older:  # loaded as it is, without waiting for any build's lock
                     pipeline = cls(Retriever.load(index, embedder=embedder, check_sources=False), **options)
                     if Path(folder).is_dir():
                         pipeline._source = _Source(folder, str(index), embedder, progress, manifest.extra_docs)
                     return pipeline
-                if notify:
+                if notify and older:
+                    notify(f"index at {str(index)!r} has format version {manifest.format_version}, this rag reads "
+                           f"{FORMAT_VERSION}; rebuilding it from {folder}")
+                elif notify:
                     notify(f"index at {str(index)!r} is stale ({len(changed)} changed in {folder}: "
                            f"{', '.join(changed[:3])}{', ...' if len(changed) > 3 else ''}); updating it")
         if background and not first:

@@ -329,3 +329,18 @@ def test_an_uploads_folder_stays_in_the_index_until_asked_otherwise(tmp_path, fa
     assert not build_index(docs, index).wrote  # `rag index DOCS` keeps the uploads too
     assert Pipeline.open(index, docs, uploads=False).docs == ("a.txt",)  # an index of `docs` alone
     assert Pipeline.open(index, docs).upload_dir == docs
+
+
+def test_an_index_of_an_older_format_is_rebuilt_from_its_folder_with_a_note(tmp_path, fake_model):
+    docs = write_files(tmp_path / "docs", {"a.txt": "Alpha\n\nAlpacas graze on the hills.\n"})
+    index = tmp_path / "index"
+    Pipeline.open(index, docs)
+    manifest = index / "manifest.json"
+    raw = json.loads(manifest.read_text(encoding="utf-8"))
+    raw["format_version"] -= 1  # as an older rag wrote it
+    manifest.write_text(json.dumps(raw), encoding="utf-8")
+    notes: list[str] = []
+    pipeline = Pipeline.open(index, notify=notes.append)
+    assert pipeline.docs == ("a.txt",) and "rebuilt" in pipeline.summary.rebuilt_because or pipeline.summary.wrote
+    assert len(notes) == 1 and "has format version" in notes[0] and "rebuilding it from" in notes[0]
+    assert json.loads(manifest.read_text(encoding="utf-8"))["format_version"] == raw["format_version"] + 1

@@ -200,11 +200,13 @@ def _verify(index_dir: Path, opened: dict[str, bytes | _Opened], checksums: dict
     return {name: data.map() if isinstance(data, _Opened) else data for name, data in opened.items()}
 
 
-def _parse_manifest(index_dir: Path, data: bytes) -> Manifest:
+def _parse_manifest(index_dir: Path, data: bytes, checked: bool = True) -> Manifest:
+    """The manifest; IndexStateError when it is corrupted, or (if `checked`) of another format version
+    (unchecked, an older index's manifest still tells its folder and settings, for a rebuild)."""
     try:
         raw = json.loads(data)
         version = raw.get("format_version")
-        if version != FORMAT_VERSION:
+        if checked and version != FORMAT_VERSION:
             raise IndexStateError(
                 f"index at {str(index_dir)!r} has format version {version}, this rag reads {FORMAT_VERSION}; rebuild it")
         return Manifest(**raw)
@@ -221,7 +223,7 @@ def read_generation(index_dir: Path, checked: bool) -> tuple[Manifest, dict[str,
         handle = _open_dir(index_dir, deadline)
         opened: dict[str, bytes | _Opened] = {}
         try:
-            manifest = _parse_manifest(index_dir, _read_in(index_dir, handle, MANIFEST))
+            manifest = _parse_manifest(index_dir, _read_in(index_dir, handle, MANIFEST), checked)
             for name in (manifest.checksums if checked else ()):
                 opened[name] = _read_in(index_dir, handle, name)
             return manifest, _verify(index_dir, opened, manifest.checksums)

@@ -103,7 +103,8 @@ class Store(Protocol):
     def exists(self) -> bool: ...
 
     def read_manifest(self) -> Manifest:
-        """The manifest alone, cheaply (no checksums); IndexStateError when there is no index."""
+        """The manifest alone, cheaply (no checksums, any format version: an older index's folder and
+        settings, for a rebuild); IndexStateError when there is no index."""
 
     def check_replaceable(self) -> None:
         """IndexStateError unless a save may replace whatever is at the location. Called by a build
