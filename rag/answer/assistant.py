@@ -57,7 +57,8 @@ class Assistant:
     def answer(self, query: Query, history: Sequence[tuple[str, str]] = ()) -> Answer:
         """Answer a checked `query` given cleaned `history`."""
         original = query.text
-        standalone = rewrite(original, history)
+        years = {y for y in self.retriever.years.values() if y}
+        standalone = rewrite(original, history, background=self.evidence.background, doc_years=years)
         query = replace(query, text=standalone)
         passages = self._retrieve(query)
         if not passages:

@@ -99,6 +99,10 @@ class EvidenceCheck:
         missing = sorted(asked - set().union(*named.values())) or ([] if asked & named[best] else sorted(asked))
         return f"the evidence does not mention {missing[0]}" if missing else ""
 
+    def background(self, name: str) -> bool:
+        """Whether most passages name `name` (the documents' own country), False without term statistics."""
+        return self.searcher.term_stats is not None and bool(words(name)) and self._background(name)
+
     def _background(self, country: str) -> bool:
         """Whether most passages name `country` (the documents' own)."""
         stats = self.searcher.term_stats

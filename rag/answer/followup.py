@@ -1,16 +1,29 @@
 """Rewrite a follow-up question into a standalone one, offline, from the earlier turns.
 
-"And in 2021?" takes the previous question with its year replaced (or added); "What about France?"
-takes the previous question with its last named entity replaced; a question that leans on a pronoun
-("When did they sign it?") gets the previous question's named entities added. A question that
-stands on its own is returned unchanged. Does not retrieve or answer.
+Each earlier turn is first rewritten the same way, so a follow-up of a follow-up builds on its
+rewrite. Then, against the previous standalone question and its answer:
+- "And in 2021?" takes the previous question with its year replaced (or added);
+- "What about France?" / "And France?" replaces the name in the previous question of the same type
+  (a place for a place, a person for a person, a year for a year; the subject first when several
+  are of that type; never the documents' own country) and keeps the predicate;
+- a pronoun or a definite reference stands for what it refers to: "he"/"his" for the person the
+  previous answer named (after a who-question) or the previous question named, "it"/"its"/"they"
+  for the thing the previous answer named when the question asked "what/which N" ("the Western
+  Balkans Cooperation Initiative"), else for the previous question's main name; "the group", "the
+  country", "that summit" for the name of that kind or holding that noun; "then" for the year;
+- a bare "Why?" / "When?" swaps the question word of the previous question;
+- a question that still leans on the conversation gets its main name added, and the year of a
+  document the previous question named is carried.
+A question that stands on its own is returned unchanged. Names and their types come from
+`rag.answer.language` (spaCy when installed). Does not retrieve or answer.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 
+from rag.answer.language import Mention, kind_of, mentions
 from rag.search.names import entities
 from rag.settings import YEAR, YEAR_PATTERN
 
@@ -18,13 +31,30 @@ _LEAD = re.compile(r"^(and|also|but|so|then|ok(ay)?|now)\b[\s,]*", re.I)
 _ABOUT = re.compile(r"^(what|how)\s+about\s+(?P<x>.+?)\??$", re.I)
 _IN_YEAR = re.compile(r"^(and\s+)?(what\s+about\s+|how\s+about\s+)?(in|for|during)?\s*(the\s+)?"
                       rf"(?P<y>{YEAR_PATTERN})(\s+(one|bluebook|edition|version))?\s*\??$", re.I)
-_PRONOUN = re.compile(r"\b(it|its|they|them|their|he|him|his|she|her|this|that|these|those|there)\b", re.I)
+_PRONOUN = re.compile(r"\b(it|its|they|them|their|he|him|his|she|her|this|that|these|those|there|then)\b", re.I)
+_PERSONAL = re.compile(r"\b(he|him|his|she|her|it|its|they|them|their|there|then)\b", re.I)
+_DEFINITE = re.compile(r"\b(?:that|this|these|those|the)\s+(?P<n>[a-z]+)\b")
+_REFERENCE = re.compile(r"\b(?:that|this|these|those)\s+[a-z]+|\bthe\s+(?:group|organi[sz]ation|institution|alliance|"
+                        r"body|bloc|country|nation|city|capital)\b")
+_WH = re.compile(r"^(what|when|where|who|which|why|how)\b", re.I)
+_WH_AUX = re.compile(r"^(what|when|where|who|why|how)\b(?=\s+(was|were|did|does|do|is|are|has|have|had|will|can)\b)", re.I)
+_BARE_WH = re.compile(r"^(why|when|where|how|who)\s*\??$", re.I)
+_NAME = re.compile(r"[A-Z][\w'’-]*(?:\s+(?:(?:of|the|for|a|and|on|in|to)\s+)*[A-Z][\w'’-]*)*")
+_ASKED = re.compile(r"^(?:what|which)\s+(?:[\w-]+\s+){0,2}?(?P<n>[a-z]+)\s+(?:did|does|do|was|were|is|are|has|have|had|will)\b",
+                    re.I)
+# class nouns -> the kind of name they stand for ("the group", "the country")
+_CLASS = {"group": "org", "organization": "org", "organisation": "org", "institution": "org", "alliance": "org",
+          "body": "org", "bloc": "org", "country": "place", "nation": "place", "city": "place", "capital": "place",
+          "state": "place"}
+
+Background = Callable[[str], bool]
 
 
 def _is_followup(question: str) -> bool:
     words = question.split()
     return bool(_LEAD.match(question) or _ABOUT.match(question) or _IN_YEAR.match(question)
-                or len(words) <= 3 or (_PRONOUN.search(question) and not entities(question)))
+                or len(words) <= 3 or _PERSONAL.search(question) or _REFERENCE.search(question)
+                or not entities(question))
 
 
 def reworded(original: str, standalone: str) -> bool:
@@ -34,29 +64,171 @@ def reworded(original: str, standalone: str) -> bool:
     return standalone not in (original, core[:1].upper() + core[1:])
 
 
-def rewrite(question: str, history: Sequence[tuple[str, str]] = ()) -> str:
-    """The standalone form of `question` given earlier `(question, answer)` turns."""
+def rewrite(question: str, history: Sequence[tuple[str, str]] = (), *, background: Background | None = None,
+            doc_years: Collection[int] | None = None) -> str:
+    """The standalone form of `question` given earlier `(question, answer)` turns. `background(name)`
+    says whether a name is the documents' own (never replaced); `doc_years` are the years documents
+    are of (a year carried into a follow-up is one of them; None: any year)."""
     question = " ".join(question.split())
-    previous = next((q for q, _ in reversed(list(history)) if q and q.strip()), None)
-    if previous is None or not _is_followup(question):
+    turns = [(" ".join(q.split()), a or "") for q, a in history if q and q.strip()][-4:]
+    if not turns:
         return question
-    previous = " ".join(previous.split()).rstrip("?")
+    background = background or (lambda name: False)
+    standalone = turns[0][0]
+    for (q, _), (_, answer) in zip(turns[1:], turns):
+        standalone = _rewrite(q, standalone, answer, background, doc_years)
+    return _rewrite(question, standalone, turns[-1][1], background, doc_years)
+
+
+def _rewrite(question: str, previous: str, answer: str, background: Background, doc_years: Collection[int] | None) -> str:
+    if not _is_followup(question):
+        return question
+    previous = previous.rstrip("?").strip()
     year_only = _IN_YEAR.match(question)
     if year_only:
-        year = year_only.group("y")
-        return (YEAR.sub(year, previous, count=1) if YEAR.search(previous) else f"{previous} in {year}") + "?"
-    about = _ABOUT.match(_LEAD.sub("", question))
-    if about:
-        new = about.group("x").strip()
+        return _with_year(previous, year_only.group("y")) + "?"
+    core = _LEAD.sub("", question).strip()
+    about = _ABOUT.match(core)
+    new = about.group("x").strip() if about else None
+    if new is None and core != question and _bare_name(core):  # "And France?"
+        new = core.rstrip("?").strip()
+    if new:
         if YEAR.fullmatch(new):
-            return (YEAR.sub(new, previous, count=1) if YEAR.search(previous) else f"{previous} in {new}") + "?"
-        old = entities(previous)
-        return (previous.replace(old[-1], new) if old else f"{previous} {new}") + "?"
-    core = _LEAD.sub("", question)
+            return _with_year(previous, new) + "?"
+        return _replace(previous, new, background) + "?"
     core = core[0].upper() + core[1:] if core else core
-    if entities(core):  # it names its own subject: only the leading "And" goes
+    if _BARE_WH.match(core) and _WH_AUX.match(previous):  # "Why?" after "When was the summit postponed?"
+        return _WH_AUX.sub(core.rstrip("?").strip().capitalize(), previous, count=1) + "?"
+    resolved, left = _resolve(core, previous, answer, background)
+    if resolved != core and not left:
+        return _carry_year(resolved, previous, doc_years)
+    if entities(core) and resolved == core:  # it names its own subject: only the leading "And" goes
         return core
-    carried = [e for e in entities(previous) if e.lower() not in core.lower()]
-    years = [y for y in YEAR.findall(previous) if y not in core]
-    extra = ", ".join(carried + years)
+    # still leaning on the conversation: the previous question's names and years, in brackets
+    carried = [e for e in entities(previous) if e.lower() not in core.lower() and not background(e)]
+    extra = ", ".join(carried + _years(previous, core, doc_years))
     return f"{core.rstrip('?')} ({extra})?" if extra else core
+
+
+def _bare_name(core: str) -> bool:
+    """Whether `core` is a name alone ("France?", "the Netherlands?"), with no question word or verb."""
+    words = core.rstrip("?").split()
+    return 0 < len(words) <= 5 and not _WH.match(core) and (core[:1].isupper() or core.lower().startswith("the "))
+
+
+def _with_year(previous: str, year: str) -> str:
+    return YEAR.sub(year, previous, count=1) if YEAR.search(previous) else f"{previous} in {year}"
+
+
+def _replace(previous: str, new: str, background: Background) -> str:
+    """`previous` with the name of `new`'s type replaced by `new` (its subject first), else its first name."""
+    found = [m for m in mentions(previous + "?") if not background(m.text) and m.kind != "date"]
+    if not found:
+        return f"{previous} {new}"
+    kind = kind_of(new)
+    same = [m for m in found if m.kind == kind] if kind != "name" else []
+    pick = next((m for m in same if m.role == "subject"), same[0]) if same else found[0]
+    at = previous.find(pick.text)
+    if previous[:at].lower().endswith("the ") and new.lower().startswith("the "):
+        new = new[4:]
+    return previous[:at] + new + previous[at + len(pick.text):] if at >= 0 else f"{previous} {new}"
+
+
+def _focus(previous: str, background: Background, exclude: str = "") -> Mention | None:
+    """The previous question's main name: its subject, else its first, not a date, not the documents' own."""
+    found = [m for m in mentions(previous + "?") if not background(m.text) and m.kind not in _NOT_FOCUS
+             and m.text.lower() not in exclude.lower()]
+    return next((m for m in found if m.role == "subject"), _main(found))
+
+
+_NOT_FOCUS = ("date", "number", "ordinal", "group")  # "Japanese" is not what a question is about
+_PREFERENCE = ("org", "event", "thing", "place", "name", "person")
+
+
+def _main(found: Sequence[Mention], kinds: Sequence[str] = _PREFERENCE) -> Mention | None:
+    """The mention that a question is most about: one with a grammatical role first, then by kind."""
+    ranked = sorted((m for m in found if m.kind in kinds), key=lambda m: (m.role == "", kinds.index(m.kind), m.start))
+    return ranked[0] if ranked else None
+
+
+def _answer_name(previous: str, answer: str, kind: str | None = None, noun: str | None = None) -> str | None:
+    """The name the previous answer gave: a person (`kind`), or a name holding the asked `noun`."""
+    first = " ".join(re.split(r"\s*\[\d+\]\s*", answer or "")).strip()
+    if not first or first.startswith("The documents do not"):
+        return None
+    if noun:
+        for m in _NAME.finditer(first):
+            if noun.lower() in m.group(0).lower() and m.group(0).lower() not in previous.lower():
+                return m.group(0)
+        return None
+    return next((m.text for m in mentions(first) if m.kind == kind and m.text not in previous), None)
+
+
+def _resolve(core: str, previous: str, answer: str, background: Background) -> tuple[str, int]:
+    """`core` with its pronouns and definite references replaced by what they stand for; and how many
+    were left unresolved."""
+    found = [m for m in mentions(previous + "?") if not background(m.text)]
+    asked = _ASKED.match(previous)
+    person = (_answer_name(previous, answer, kind="person") if re.match(r"^(who|which|whom)\b", previous, re.I)
+              else None) or next((m.text for m in found if m.kind == "person"), None)
+    main = next((m for m in found if m.role == "subject" and m.kind not in _NOT_FOCUS + ("person",)), None) \
+        or _main(found, _PREFERENCE[:-1])
+    thing = (_answer_name(previous, answer, noun=asked.group("n")) if asked else None) or (main.text if main else None)
+    place = _main(found, ("place",))
+    place = place.text if place else None
+    years = [y for y in YEAR.findall(previous)]
+    left, used = 0, set()
+
+    def definite(m: re.Match) -> str:
+        nonlocal left
+        noun = m.group("n")
+        if noun in _CLASS:
+            kind = _CLASS[noun]
+            name = next((x.text for x in found if x.kind == kind), None) or (thing if kind == "org" else place)
+        else:
+            holder = [x.text for x in found if noun in x.text.lower()]
+            name = holder[0] if holder else None
+            if name is None and (answer_name := _answer_name(previous, answer, noun=noun)):
+                name = answer_name
+            if name is None and m.group(0).split()[0].lower() != "the":
+                left += 1
+        return ("the " + name if name and noun in name.lower() and not name.lower().startswith("the ") else name) \
+            if name else m.group(0)
+
+    def pronoun(m: re.Match) -> str:
+        nonlocal left
+        word = m.group(0).lower()
+        if word != "then" and entities(m.string[:m.start()]):  # "When did Japan sign its agreement": its own
+            return m.group(0)
+        if word in ("he", "him", "she"):
+            name = person
+        elif word in ("his", "her"):
+            name = person + "'s" if person else None
+        elif word in ("it", "they", "them"):
+            name = thing or place
+        elif word in ("its", "their"):
+            name = (thing or place) + "'s" if (thing or place) else None
+        elif word == "there":
+            name = place or thing
+        else:  # then
+            name = "in " + years[0] if years else None
+        if name is None or name in used:  # "they ... it" are not the same thing
+            left += 1
+            return m.group(0)
+        used.add(name)
+        return name
+
+    out = _DEFINITE.sub(definite, core)
+    out = _PERSONAL.sub(pronoun, out)
+    return out, left
+
+
+def _years(previous: str, rewritten: str, doc_years: Collection[int] | None) -> list[str]:
+    return [y for y in dict.fromkeys(YEAR.findall(previous))
+            if y not in rewritten and (doc_years is None or int(y) in doc_years)]
+
+
+def _carry_year(rewritten: str, previous: str, doc_years: Collection[int] | None) -> str:
+    """`rewritten` with the year of a document the previous question named, when it names none."""
+    years = [] if YEAR.search(rewritten) else _years(previous, rewritten, doc_years)
+    return f"{rewritten.rstrip('?')} ({', '.join(years)})?" if years else rewritten

