@@ -187,7 +187,8 @@ def _onnx_embedder(name: str, folder: Path, plain: tuple[str, int]) -> Embedder 
     except Exception as exc:  # noqa: BLE001 - torch's exporter and onnxruntime raise many kinds; fall back
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
         if name == INT8_MODEL:
-            raise RagError(f"model {name!r} needs onnxruntime and onnx (pip install onnxruntime onnx): {reason}") from None
+            raise RagError(f"model {name!r} needs onnxruntime and onnx (pip install onnxruntime onnx): "
+                           f"{reason}") from None
         if name not in _warned:
             _warned.add(name)
             log.warning("the ONNX Runtime encoder of %r is not available (%s); encoding with torch", name, reason)

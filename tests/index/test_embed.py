@@ -10,9 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.index.embed import (DEFAULT_MODEL, SentenceTransformerEmbedder, TransformersEmbedder, _plain_pooling,
-                       query_embedder, resolve_model)
 from rag.errors import RagError
+from rag.index.embed import (
+    DEFAULT_MODEL,
+    SentenceTransformerEmbedder,
+    TransformersEmbedder,
+    _plain_pooling,
+    query_embedder,
+    resolve_model,
+)
 
 
 def write_model_folder(folder, modules, pooling=None, max_len=128):
