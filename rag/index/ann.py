@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-ANN_THRESHOLD = 100_000  # passages: at most this many are searched exactly (see eval/bench_scale.py)
+ANN_THRESHOLD = 50_000  # passages: at most this many are searched exactly (see the module docstring)
 HNSW_M = 48  # graph neighbours per vector
 EF_CONSTRUCTION = 120  # beam while building
 EF_SEARCH = 256  # beam while searching (raised to n when more are asked for)
@@ -113,6 +113,8 @@ def search(index, vector: np.ndarray, n: int, allowed: np.ndarray | None) -> lis
         params.sel = faiss.IDSelectorBatch(ids)
     elif kind_of(index) == "hnsw":
         params = faiss.SearchParametersHNSW(efSearch=max(EF_SEARCH, n))
+    elif approximate:
+        params = faiss.SearchParametersIVF(nprobe=IVF_NPROBE)
     else:
         params = None
     scores, found = index.search(query, n, params=params)

@@ -74,10 +74,11 @@ class Index(Protocol):
     def sentence_scores(self, vector: np.ndarray) -> np.ndarray | None:
         """Per passage, the inner product of `vector` with its most similar sentence (-1 without one)."""
 
-    def sentence_search(self, vector: np.ndarray, n: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+    def sentence_search(self, vector: np.ndarray, n: int, allowed: np.ndarray | None,
+                        candidates: Sequence[int] = ()) -> list[tuple[int, float]]:
         """The `n` passages (index, score) whose best sentence is nearest `vector`, best first (ties to the
-        earlier passage), only among `allowed` ones if given; exact or, in a big index, among the
-        passages nearest `vector`."""
+        earlier passage), only among `allowed` ones if given; exact, or in a big index among the
+        passages nearest `vector` and the `candidates` (e.g. the BM25 ranking's)."""
 
     def lexical_scores(self, text: str) -> np.ndarray:
         """The BM25 score of every passage for `text`."""

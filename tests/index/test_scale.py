@@ -167,3 +167,25 @@ def test_lexical_search_is_the_top_of_the_scores(small):
             last = expected[-1][1] if expected else 0.0
             assert {i for i, s in found if s > last} == {i for i, s in expected if s > last}
             assert small.lexical_search(q, 50, allowed) == expected
+
+
+def test_the_name_bonus_read_for_the_contenders_only_gives_the_same_top(small, monkeypatch):
+    """The retriever reads the names of the passages that could make the top k with the bonus only;
+    the ranking is the one every passage's bonus gives."""
+    from rag.search.rank import NAME_BONUS
+
+    retriever = Retriever(small, FakeEmbedder())
+    read = []
+    real_share = retriever._names.share
+    monkeypatch.setattr(retriever._names, "share", lambda i, needed, p=None: read.append(i) or real_share(i, needed, p))
+    for q in ["Which Ferry crosses the Canal at the Harbour?", "Copper Cargo from the Railway Station",
+              "Museum Garden and Castle Tower", "Town 7 Grain Market"]:
+        for k in (1, 5, 20):
+            read.clear()
+            found = retriever.search(q, k=k)
+            full = monkeypatch.context()
+            with full as m:
+                m.setattr(retriever, "_with_names", lambda scored, needed, k: [
+                    (i, s + NAME_BONUS * real_share(i, needed)) for i, s in scored])
+                assert [(p.id, p.score) for p in retriever.search(q, k=k)] == [(p.id, p.score) for p in found]
+            assert read and len(read) < 60, len(read)  # of about 150 fused passages
