@@ -28,7 +28,7 @@ from rag.answer.weights import MIN_RELEVANCE  # noqa: F401 - for the calibration
 from rag.errors import IndexStateError, RagError
 from rag.index.background import Done, Refresher, RefreshStatus
 from rag.index.build import BuildSummary, build_index, update_index  # noqa: F401 - build_index for the CLI
-from rag.index.embed import Embedder, SentenceTransformerEmbedder
+from rag.index.embed import Embedder, query_embedder
 from rag.index.factory import open_store
 from rag.index.store import FORMAT_VERSION, stale_files
 from rag.query import clean_history, make_query, precheck  # noqa: F401 - precheck for front ends
@@ -80,7 +80,7 @@ class Pipeline:
         None: the one the index was built with, if any; False: none, so an index of `docs` alone).
         `options` go to `Pipeline` (k, mode, generator, min_relevance)."""
         if keep_model and embedder is None:
-            embedder = SentenceTransformerEmbedder(model or DEFAULT_MODEL)
+            embedder = query_embedder(model or DEFAULT_MODEL)
         if not update:
             return cls(Retriever.load(index, embedder=embedder), **options)
         folder, first = (str(docs) if docs is not None else None), False

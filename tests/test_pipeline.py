@@ -290,7 +290,7 @@ def test_cli_pipeline_and_web_refuse_the_same_input_the_same_way(pipeline, tmp_p
     from rag.serve.cli import main
 
     monkeypatch.setattr(rag.search.retriever, "query_embedder", lambda name, *a, **kw: FakeEmbedder(name))
-    monkeypatch.setattr(rag.index.build, "SentenceTransformerEmbedder", lambda name, *a, **kw: FakeEmbedder(name))
+    monkeypatch.setattr(rag.index.build, "query_embedder", lambda name, *a, **kw: FakeEmbedder(name))
     index = str(tmp_path / "index")
     for command in ("search", "ask"):
         assert main([command, question, "-k", str(k), "--index", index]) == 1

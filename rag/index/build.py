@@ -28,7 +28,7 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from rag.errors import DocumentError, IndexStateError, RagError
-from rag.index.embed import Embedder, SentenceTransformerEmbedder
+from rag.index.embed import Embedder, query_embedder
 from rag.index.factory import open_store
 from rag.index.sources import count_changes, scan
 from rag.index.store import Index, Manifest, Store
@@ -231,7 +231,7 @@ def _build(docs: Path, extra: dict | None, store: Store, model: str | None, chun
     doc_texts = {d: old.document_text(d) for d in by_doc if by_doc[d]}
     doc_texts.update((document.doc, document.text) for document in found.documents)
     if fresh:
-        embedder = embedder or SentenceTransformerEmbedder(model)
+        embedder = embedder or query_embedder(model)  # ONNX Runtime for the default model
         sentence_texts = [[p.text[s:e] for s, e in split_sentences(p.text)] for p in fresh]
         texts = [p.context() for p in fresh] + [t for ts in sentence_texts for t in ts]
         encoded = _encode(embedder, texts, progress)
