@@ -4,22 +4,22 @@ sentence vectors (`rag.index.compact`), BM25 with bm25s (`rag.index.lexical`), p
 documents' texts from their files (`rag.index.records`).
 
 A small index (up to `EAGER_PASSAGES` passages) holds its passages as a tuple, each checked against
-its document's text at load; a bigger one leaves passages, texts and BM25's arrays in their
-memory-mapped files and decodes what a question touches (its per-passage text check is the save's;
-the checksums vouch for the bytes). An exact index decodes its sentence vectors to float32 at load
-and scans them all for every question; an approximate one leaves them mapped and scores only the
-sentences of the `SENTENCE_POOL` passages nearest the question and of the candidates it is given
-(the retriever gives its BM25 ranking): on bench_scale's corpus that finds 0.84 of the exact top 10
-at 50k passages. Everything runs on one thread (FAISS's OpenMP
-and numpy's BLAS threads would spin against torch's on small machines). `LocalIndex.decode` makes one
-from its saved files' contents and checks them against each other and the manifest. Does not read
-or write files (`rag.index.local` does), rank or fuse (`rag.search` does).
+its document's text at load; a bigger one leaves passages and texts in their files (read at an
+offset) and BM25's arrays in theirs (memory-mapped), and decodes what a question touches (its
+per-passage text check is the save's; the checksums vouch for the bytes). An exact index decodes its
+sentence vectors to float32 at load and scans them all for every question; an approximate one
+leaves them in their file and scores only the sentences of the `SENTENCE_POOL` passages nearest the
+question and of the candidates it is given (the retriever gives its BM25 ranking's): on
+bench_scale's corpus that finds 0.84 of the exact top 10 at 50k passages (see its figures for a
+million). Everything runs on one thread (FAISS's OpenMP and numpy's BLAS threads would spin against
+torch's on small machines). `LocalIndex.decode` makes one from its saved files' contents and checks
+them against each other and the manifest. Does not read or write files (`rag.index.local` does),
+rank or fuse (`rag.search` does).
 """
 
 from __future__ import annotations
 
 import json
-import mmap
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,7 +35,7 @@ from rag.index.generations import (
     BM25, DENSE, DOCUMENTS, MANIFEST, PASSAGE_TABLE, PASSAGES, SENTENCE_ROWS, SENTENCE_SCALES, SENTENCES, TEXT_OFFSETS,
     TEXTS,
 )
-from rag.index.records import DOC, END, START, YEAR, DocumentTexts, PassageRecords, npy_array
+from rag.index.records import DOC, END, START, YEAR, DocumentTexts, NpyRows, PassageRecords, npy_array
 from rag.index.store import Manifest
 from rag.types import Passage
 
@@ -82,7 +82,7 @@ class LocalIndex:
             dense = ann.prepare(_read_faiss(files[DENSE]))
             model = lexical.from_files({name.split("/", 1)[1]: data for name, data in files.items()
                                         if name.startswith(BM25 + "/")})
-            codes, scales = npy_array(files[SENTENCES]), npy_array(files[SENTENCE_SCALES])
+            codes, scales = NpyRows(files[SENTENCES]), npy_array(files[SENTENCE_SCALES])
             rows = npy_array(files[SENTENCE_ROWS])
             _check_shapes(table, texts, codes, scales)
             sentences = SentenceVectors(codes, scales, rows, in_memory=ann.kind_of(dense) == "flat")  # exact: scans all
@@ -185,7 +185,7 @@ class LocalIndex:
 
 def _check_shapes(table, texts: DocumentTexts, codes, scales) -> None:
     """ValueError unless the tables fit each other and their files."""
-    if table.ndim != 2 or table.shape[1] != 5 or codes.ndim != 2 or scales.shape != codes.shape[:1]:
+    if table.ndim != 2 or table.shape[1] != 5 or scales.shape != codes.shape[:1]:
         raise ValueError(f"tables of the wrong shape (passages {table.shape}, sentences {codes.shape}, "
                          f"scales {scales.shape})")
     if len(texts.offsets) != len(texts.docs) + 1 or texts.offsets[-1] != len(texts.data):
@@ -197,27 +197,25 @@ def _check_shapes(table, texts: DocumentTexts, codes, scales) -> None:
 def _spans_match(passages: Sequence[Passage], table: np.ndarray, texts: DocumentTexts) -> bool:
     """Whether every passage is the span of its document's text that it and the table say."""
     try:
-        return all(texts[texts.docs[d]][s:e] == p.text and (texts.docs[d], s, e, y) == (p.doc, p.start, p.end, p.year or 0)
+        return all(texts[texts.docs[d]][s:e] == p.text
+                   and (texts.docs[d], s, e, y) == (p.doc, p.start, p.end, p.year or 0)
                    for p, (d, s, e, y) in zip(passages, table[:, [DOC, START, END, YEAR]].tolist()))
     except (ValueError, KeyError, IndexError):  # a line of the texts that is not the document it should be
         return False
 
 
 def _read_faiss(data):
-    """The FAISS index saved as `data` (bytes, or a memory map read through in steps, each step's pages
-    let go once copied so a big index is not held twice)."""
+    """The FAISS index saved as `data`: its bytes, or an open file read through in steps (so a big
+    index is never held twice)."""
     import faiss
 
-    if not isinstance(data, mmap.mmap):
+    if isinstance(data, (bytes, bytearray)):
         return faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
     done = 0
 
     def read(n: int) -> bytes:
         nonlocal done
         chunk = data[done:done + n]
-        step = (done + len(chunk)) // (64 << 20)
-        if step > done // (64 << 20):
-            data.madvise(mmap.MADV_DONTNEED, 0, step * (64 << 20))
         done += len(chunk)
         return chunk
 

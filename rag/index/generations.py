@@ -6,11 +6,12 @@ crash leaves the previous index usable) and never written again. `read_generatio
 manifest and every file it lists through one handle on the directory, so a reader gets one
 generation whole, and verifies each file's sha256 before returning it: a small file (under
 `MAP_BYTES`) as the very bytes it hashed; a big one hashed by streaming it through the descriptor it
-opened (two files at a time), then memory-mapped read-only from that same descriptor, so the index
-reads the hashed bytes without holding gigabytes in memory. A mapped file is the same inode, which a
-generation never writes again (a swap renames and deletes directories; the mapping outlives both),
-so what was verified is what is read; a file rewritten in place by something else after the load is
-not noticed (that is the price of not reading it all). When a build swaps the directory out
+opened (two files at a time) and returned open (`VerifiedFile`): the index then reads it through
+that same descriptor, at an offset (`os.pread`) or memory-mapped, without holding gigabytes in
+memory. The descriptor is the same inode, which a generation never writes again (a swap renames
+and deletes directories; an open file outlives both), so what was verified is what is read; a file
+rewritten in place by something else after the load is not noticed (the price of not reading it
+all into memory). When a build swaps the directory out
 under it, it reads the new one, and it waits out the instant between the two renames while the build
 holds the lock file `lock_path`. Under that lock, `settle` finishes an interrupted swap and deletes
 what crashed builds of this index left (`leftovers`). Does not decode or write index files
@@ -27,7 +28,6 @@ import re
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 from rag.errors import IndexStateError
@@ -157,22 +157,50 @@ def _moved(index_dir: Path, handle: int) -> bool:
     return (now.st_dev, now.st_ino) != (mine.st_dev, mine.st_ino)
 
 
-@dataclass(frozen=True)
-class _Opened:
-    """A big file of a generation, open: hashed, then mapped, through this descriptor."""
+class VerifiedFile:
+    """A big file of a generation, open through the directory handle: hashed once (`sha256`, streamed),
+    then read at any offset (`file[a:b]`, with `os.pread`: nothing stays mapped in the process) or
+    mapped read-only (`map()`, for arrays that are read as a whole or in long runs). The descriptor is
+    closed with the object."""
 
-    fd: int
-    size: int
+    def __init__(self, fd: int, size: int):
+        self.fd, self.size = fd, size
+        self._map: mmap.mmap | None = None
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, key: slice) -> bytes:
+        start, stop, _ = key.indices(self.size)
+        parts, at = [], start
+        while at < stop:  # one pread returns at most about 2 GB
+            part = os.pread(self.fd, stop - at, at)
+            if not part:
+                raise OSError(f"file shorter than its {self.size} bytes")
+            parts.append(part)
+            at += len(part)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def sha256(self) -> str:
         with open(self.fd, "rb", closefd=False) as f:
+            f.seek(0)
             return hashlib.file_digest(f, "sha256").hexdigest()
 
     def map(self) -> mmap.mmap:
-        return mmap.mmap(self.fd, self.size, access=mmap.ACCESS_READ)
+        if self._map is None:
+            self._map = mmap.mmap(self.fd, self.size, access=mmap.ACCESS_READ)
+        return self._map
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __del__(self) -> None:
+        self.close()
 
 
-def _read_in(index_dir: Path, handle: int, name: str) -> bytes | _Opened:
+def _read_in(index_dir: Path, handle: int, name: str) -> bytes | VerifiedFile:
     """File `name` of the generation `handle` opened: its bytes, or (`MAP_BYTES` or more) the file open."""
     try:
         fd = os.open(name, os.O_RDONLY, dir_fd=handle)
@@ -182,22 +210,21 @@ def _read_in(index_dir: Path, handle: int, name: str) -> bytes | _Opened:
         raise IndexStateError(f"index at {str(index_dir)!r} is missing {name}; rebuild it") from None
     size = os.fstat(fd).st_size
     if size >= MAP_BYTES and name != MANIFEST:
-        return _Opened(fd, size)
+        return VerifiedFile(fd, size)
     with open(fd, "rb") as f:
         return f.read()
 
 
-def _verify(index_dir: Path, opened: dict[str, bytes | _Opened], checksums: dict) -> dict[str, bytes | mmap.mmap]:
-    """The files' contents once every one matches its checksum (big ones hashed two at a time, then
-    mapped); IndexStateError naming the first that does not."""
-    big = [name for name, data in opened.items() if isinstance(data, _Opened)]
-    with ThreadPoolExecutor(max_workers=2) as pool:  # hashlib lets go of the GIL: two cores, two files
+def _verify(index_dir: Path, opened: dict[str, bytes | VerifiedFile], checksums: dict) -> None:
+    """IndexStateError naming the first file that does not match its checksum (big ones hashed two at a
+    time: hashlib lets go of the GIL)."""
+    big = [name for name, data in opened.items() if isinstance(data, VerifiedFile)]
+    with ThreadPoolExecutor(max_workers=2) as pool:
         digests = dict(zip(big, pool.map(lambda name: opened[name].sha256(), big)))
     for name, data in opened.items():
         digest = digests[name] if name in digests else hashlib.sha256(data).hexdigest()
         if digest != checksums[name]:
             raise IndexStateError(f"index at {str(index_dir)!r} is corrupted: {name} does not match its checksum")
-    return {name: data.map() if isinstance(data, _Opened) else data for name, data in opened.items()}
 
 
 def _parse_manifest(index_dir: Path, data: bytes, checked: bool = True) -> Manifest:
@@ -214,29 +241,30 @@ def _parse_manifest(index_dir: Path, data: bytes, checked: bool = True) -> Manif
         raise IndexStateError(f"index at {str(index_dir)!r} has a corrupted {MANIFEST}: {exc}") from None
 
 
-def read_generation(index_dir: Path, checked: bool) -> tuple[Manifest, dict[str, bytes | mmap.mmap]]:
+def read_generation(index_dir: Path, checked: bool) -> tuple[Manifest, dict[str, bytes | VerifiedFile]]:
     """The manifest and (if `checked`) every file it lists, checksums verified, all opened from one
-    directory: one generation. A file is its bytes, or from `MAP_BYTES` on a read-only memory map.
-    Read again when a build swapped it out meanwhile (a file vanished)."""
+    directory: one generation. A file is its bytes, or from `MAP_BYTES` on a `VerifiedFile`. Read again
+    when a build swapped it out meanwhile (a file vanished)."""
     deadline = time.monotonic() + SWAP_WAIT
     while True:
         handle = _open_dir(index_dir, deadline)
-        opened: dict[str, bytes | _Opened] = {}
+        opened: dict[str, bytes | VerifiedFile] = {}
         try:
             manifest = _parse_manifest(index_dir, _read_in(index_dir, handle, MANIFEST), checked)
             for name in (manifest.checksums if checked else ()):
                 opened[name] = _read_in(index_dir, handle, name)
-            return manifest, _verify(index_dir, opened, manifest.checksums)
+            _verify(index_dir, opened, manifest.checksums)
+            return manifest, opened
         except (IndexStateError, OSError) as exc:
+            for data in opened.values():
+                if isinstance(data, VerifiedFile):
+                    data.close()
             if not _moved(index_dir, handle) or time.monotonic() > deadline:
                 if isinstance(exc, IndexStateError):
                     raise
                 raise IndexStateError(f"index at {str(index_dir)!r} could not be read: {exc}") from None
         finally:
             os.close(handle)
-            for data in opened.values():
-                if isinstance(data, _Opened):
-                    os.close(data.fd)  # a map keeps its own
 
 
 def swap_in(new: Path, index_dir: Path) -> None:

@@ -116,10 +116,14 @@ def search(model, question: str, n: int, allowed: np.ndarray | None = None) -> l
     tokens = tokenize([question])[0]
     data, indices, indptr = model.scores["data"], model.scores["indices"], model.scores["indptr"]
     total = np.zeros(model.scores["num_docs"], dtype=np.float32)
-    for t in (model.vocab_dict[t] for t in tokens if t in model.vocab_dict):
-        a, b = indptr[t], indptr[t + 1]
+    terms = [model.vocab_dict[t] for t in tokens if t in model.vocab_dict]
+    spans = [(int(indptr[t]), int(indptr[t + 1])) for t in terms]
+    for a, b in spans:
         total[indices[a:b]] += data[a:b]  # a term's postings name each passage once: as np.add.at
-    found = np.flatnonzero(total)
+    if sum(b - a for a, b in spans) * 8 < len(total):  # few postings: their passages, not a scan of all
+        found = np.unique(np.concatenate([indices[a:b] for a, b in spans] or [np.zeros(0, np.int64)]))
+    else:
+        found = np.flatnonzero(total)
     if allowed is not None:
         found = found[allowed[found]]
     found = found[best(total[found], n, floor=0.0)]

@@ -6,7 +6,7 @@ Layout of `index/` (format 5):
   passages.jsonl         one passage a line, in index order (doc, start, end, text, heading, ...)
   passage_table.npy      per passage: where its line starts, its document's number, start, end, year
   dense.faiss            FAISS index of the passage vectors: exact IndexFlatIP up to
-                         `rag.index.ann.ANN_THRESHOLD` passages, an HNSW graph above
+                         `rag.index.ann.ANN_THRESHOLD` passages, an inverted file (IVF) above
   bm25/                  bm25s's own files (.npy and .json; no pickle)
   sentences.npy          every passage's sentences' vectors (`split_sentences` order), passage after
   sentence_scales.npy    passage, as int8 codes and a scale each (`rag.index.compact`);
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import mmap
+import os
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -41,7 +41,7 @@ from rag.index import ann, compact, lexical, records
 from rag.index.flat import LocalIndex
 from rag.index.generations import (  # noqa: F401 - the file names and lock path, for callers of this store
     BM25, DENSE, DOCUMENTS, MANIFEST, MAP_BYTES, PASSAGE_TABLE, PASSAGES, SENTENCE_ROWS, SENTENCE_SCALES, SENTENCES,
-    TEXT_OFFSETS, TEXTS, check_replaceable, leftovers, lock_path, read_generation, settle, swap_in,
+    TEXT_OFFSETS, TEXTS, VerifiedFile, check_replaceable, leftovers, lock_path, read_generation, settle, swap_in,
 )
 from rag.index.store import FORMAT_VERSION, Manifest
 from rag.ingest.sentences import split_sentences
@@ -97,12 +97,12 @@ def sentence_rows(passages) -> np.ndarray:
 
 def save(index_dir: str | Path, manifest: Manifest, passages, vectors: np.ndarray,
          sentences: np.ndarray, texts: Mapping[str, str], *, ann_threshold: int | None = None,
-         approximate: str = "hnsw") -> LocalIndex:
+         approximate: str = "ivf") -> LocalIndex:
     """Write the whole index (BM25 built here from the passages) to a temporary directory, swap it in
     place of `index_dir`, and return it loaded. `sentences` holds one vector per sentence of every
     passage, in passage order; `texts` every document's text, which every passage must be a span of.
     The dense index is exact up to `ann_threshold` passages (default `ann.ANN_THRESHOLD`), else
-    `approximate` ("hnsw" or "ivf"). Run under the build lock (`settle` deletes other saves' temporaries)."""
+    `approximate` ("ivf" or "hnsw"). Run under the build lock (`settle` deletes other saves' temporaries)."""
     import faiss
 
     index_dir, passages = Path(index_dir), tuple(passages)
@@ -160,14 +160,14 @@ def _save_sentences(folder: Path, sentences: np.ndarray, dim: int) -> None:
     records.save_npy(folder / SENTENCE_SCALES, scales)
 
 
-def _open(path: Path) -> bytes | mmap.mmap:
-    """A file's bytes, or from `MAP_BYTES` on a read-only memory map (as `read_generation` gives it)."""
-    with open(path, "rb") as f:
-        size = f.seek(0, 2)
-        if size < MAP_BYTES:
-            f.seek(0)
-            return f.read()
-        return mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ)
+def _open(path: Path) -> bytes | VerifiedFile:
+    """A file's bytes, or from `MAP_BYTES` on the file open (as `read_generation` gives it)."""
+    fd = os.open(path, os.O_RDONLY)
+    size = os.fstat(fd).st_size
+    if size >= MAP_BYTES:
+        return VerifiedFile(fd, size)
+    with open(fd, "rb") as f:
+        return f.read()
 
 
 def read_manifest(index_dir: str | Path) -> Manifest:

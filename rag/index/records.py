@@ -5,11 +5,11 @@ line without reading the others.
 holds, per passage, the byte offset of its line and its columns (document number, start, end, year;
 0 for none), so the retriever filters and looks passages up without making `Passage` objects.
 `texts.jsonl` holds one document's text a line, `documents.json` the documents in that order and
-`text_offsets.npy` where each line starts. `PassageRecords` is a `Sequence[Passage]` over those bytes
-(a `bytes` object or a read-only memory map) that makes a `Passage` when one is asked for;
-`DocumentTexts` is a `Mapping` doc -> text that decodes a text when asked. `npy_array` views a .npy
-file's bytes as an array without copying them. Does not verify checksums (`rag.index.generations`
-does) nor search.
+`text_offsets.npy` where each line starts. `PassageRecords` is a `Sequence[Passage]` over those
+files' contents (`bytes`, or an open file read at an offset) that makes a `Passage` when one is
+asked for; `DocumentTexts` is a `Mapping` doc -> text that decodes a text when asked. `npy_array`
+views a .npy file as an array without copying it (an open file is memory-mapped); `NpyRows` reads
+rows of a 2-d one at an offset. Does not verify checksums (`rag.index.generations` does) nor search.
 """
 
 from __future__ import annotations
@@ -29,19 +29,46 @@ from rag.types import Passage
 OFFSET, DOC, START, END, YEAR = range(5)  # the columns of passage_table.npy
 
 
-def npy_array(data) -> np.ndarray:
-    """The array a .npy file holds, viewing `data` (its bytes, or a memory map of it) without a copy;
-    ValueError for anything else (pickled objects included)."""
-    view = memoryview(data)
-    head = io.BytesIO(view[:min(len(view), 65536)].tobytes())
+def npy_header(data) -> tuple[np.dtype, tuple[int, ...], bool, int]:
+    """(dtype, shape, Fortran order, where the array starts) of a .npy file's bytes (or open file);
+    ValueError for anything but an array of numbers (pickled objects included)."""
+    head = io.BytesIO(data[:min(len(data), 65536)])
     version = np.lib.format.read_magic(head)
     read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
     shape, fortran, dtype = read_header(head)
     if dtype.hasobject:
         raise ValueError("a .npy file of Python objects")
-    count = int(np.prod(shape, dtype=np.int64))
-    array = np.frombuffer(view, dtype=dtype, count=count, offset=head.tell())
+    return dtype, shape, fortran, head.tell()
+
+
+def npy_array(data) -> np.ndarray:
+    """The array a .npy file holds, viewing `data` without a copy: its bytes, or an open file
+    (`rag.index.generations.VerifiedFile`), which is then memory-mapped."""
+    dtype, shape, fortran, offset = npy_header(data)
+    buffer = data.map() if hasattr(data, "map") else data
+    array = np.frombuffer(buffer, dtype=dtype, count=int(np.prod(shape, dtype=np.int64)), offset=offset)
     return array.reshape(shape, order="F" if fortran else "C")
+
+
+class NpyRows:
+    """Rows of a 2-d .npy file read when asked for (`rows(a, b)`), from its bytes or through an open
+    file at an offset: what random access to a big file needs (a memory map would keep every page
+    around each row it touched, 64 KB a row on Linux, in the process's memory)."""
+
+    def __init__(self, data):
+        self.dtype, self.shape, fortran, self.offset = npy_header(data)
+        if len(self.shape) != 2 or fortran:
+            raise ValueError(f"a .npy file of shape {self.shape}, not rows")
+        self.data, self.width = data, self.shape[1] * self.dtype.itemsize
+        if len(data) < self.offset + self.shape[0] * self.width:
+            raise ValueError(f"a .npy file shorter than its {self.shape} array")
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def rows(self, a: int, b: int) -> np.ndarray:
+        raw = self.data[self.offset + a * self.width:self.offset + b * self.width]
+        return np.frombuffer(raw, dtype=self.dtype).reshape(b - a, self.shape[1])
 
 
 def save_npy(path: Path, array: np.ndarray) -> None:
@@ -84,7 +111,7 @@ class PassageRecords(Sequence[Passage]):
     order. Compare with a tuple through `tuple(records)`."""
 
     def __init__(self, data, table: np.ndarray):
-        self.data, self.table = data, table  # bytes or mmap.mmap of passages.jsonl; passage_table.npy
+        self.data, self.table = data, table  # passages.jsonl (bytes or an open file); passage_table.npy
         self._spans: dict | None = None if passages_in_order(table) else {
             (int(d), int(s), int(e)): i for i, (d, s, e) in enumerate(table[:, [DOC, START, END]].tolist())}
 
@@ -128,8 +155,8 @@ def passages_in_order(table: np.ndarray) -> bool:
         return True
     keys = table[:, [DOC, START, END]]
     a, b = keys[:-1], keys[1:]
-    less = (a[:, 0] < b[:, 0]) | ((a[:, 0] == b[:, 0]) & ((a[:, 1] < b[:, 1]) | ((a[:, 1] == b[:, 1]) & (a[:, 2] < b[:, 2]))))
-    return bool(less.all())
+    later_span = (a[:, 1] < b[:, 1]) | ((a[:, 1] == b[:, 1]) & (a[:, 2] < b[:, 2]))
+    return bool(((a[:, 0] < b[:, 0]) | ((a[:, 0] == b[:, 0]) & later_span)).all())
 
 
 class DocumentTexts(Mapping[str, str]):

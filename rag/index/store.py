@@ -4,11 +4,13 @@
 `rag.index.local`; a server-backed store implements the same methods); `Index` is a loaded index as
 the retriever reads it: passages in index order (made when asked for, in a big index), their
 documents and years as arrays, dense search, BM25 and best-sentence rankings, sentence vectors, term
-statistics and the text of every document (what citations are verified against). `Manifest` is what a store records about an index (model, dimension, chunk settings,
-the documents folder, a fingerprint of every source file, and of every file the build skipped with
-the reason), so that a mismatch or a stale index is detected: `stale_files` names the files added,
-changed or removed since, and a skipped file counts as unchanged while its fingerprint matches. `rag.index.factory.open_store` picks the implementation for a location. Does not chunk,
-embed or rank.
+statistics and the text of every document (what citations are verified against). `Manifest` is what
+a store records about an index (model, dimension, chunk settings, the documents folder, a
+fingerprint of every source file, and of every file the build skipped with the reason), so that a
+mismatch or a stale index is detected: `stale_files` names the files added, changed or removed
+since, and a skipped file counts as unchanged while its fingerprint matches.
+`rag.index.factory.open_store` picks the implementation for a location. Does not chunk, embed or
+rank.
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import heapq
 import threading
+from itertools import groupby
+from operator import attrgetter
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
@@ -80,6 +82,9 @@ class Retriever:
     @cached_property
     def aliases(self) -> Aliases:
         """Other names for what the documents name ("ASEM", "Finnish"), found on first use."""
+        if len(self.docs) == 1 + int(np.count_nonzero(np.diff(self._doc_ids))):  # each document's passages together
+            return Aliases.from_texts("\n".join(p.text for p in group)
+                                      for _, group in groupby(self.passages, key=attrgetter("doc")))
         texts: dict[str, list[str]] = {}
         for p in self.passages:
             texts.setdefault(p.doc, []).append(p.text)
@@ -138,7 +143,7 @@ class Retriever:
         """The `k` best passages for `question`, best first, each with its `score`; InputError for a
         question or setting that cannot be used (`rag.query`)."""
         return self.retrieve(make_query(question, k=k, mode=mode, doc=doc, year=year, docs=self.docs,
-                                        years=[y for y in self.years.values() if y]))
+                                        years=self._known_years))
 
     def retrieve(self, query: Query) -> list[Passage]:
         """The passages for a checked `query`."""

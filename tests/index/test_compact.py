@@ -3,10 +3,13 @@ rag.index.ann.best, the top-n selection the index ranks with."""
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 
 from rag.index import ann, compact
+from rag.index.records import NpyRows
 from rag.search.rank import top
 
 
@@ -34,22 +37,29 @@ def test_encoding_decoded_vectors_again_gives_the_same_bytes():
     assert np.abs(codes).max(axis=1).min() >= 64  # each vector's largest component uses the range
 
 
-@pytest.mark.parametrize("row", [np.zeros(8), np.full(8, 127.0), np.array([1e-30] + [0.0] * 7), np.array([-3.0, 1, 0, 0, 0, 0, 0, 0])])
+@pytest.mark.parametrize("row", [np.zeros(8), np.full(8, 127.0), np.array([1e-30] + [0.0] * 7),
+                                 np.array([-3.0, 1, 0, 0, 0, 0, 0, 0])])
 def test_edge_vectors(row):
     codes, scales = compact.encode(row[None, :])
     np.testing.assert_allclose(compact.decode(codes, scales)[0], row, rtol=1 / 64, atol=0)
 
 
-def test_in_memory_and_mapped_vectors_score_alike():
+def npy_rows(array: np.ndarray) -> NpyRows:
+    out = io.BytesIO()
+    np.save(out, array, allow_pickle=False)
+    return NpyRows(out.getvalue())
+
+
+def test_vectors_in_memory_and_read_from_the_file_score_alike():
     vectors, rows = unit(40, dim=16), np.array([0, 3, 3, 10, 11, 40])  # passage 1 has no sentences
     codes, scales = compact.encode(vectors)
-    decoded, mapped = (compact.SentenceVectors(codes, scales, rows, in_memory=m) for m in (True, False))
+    decoded, mapped = (compact.SentenceVectors(npy_rows(codes), scales, rows, in_memory=m) for m in (True, False))
     q = unit(1, dim=16, seed=2)[0]
     np.testing.assert_allclose(mapped.best(q), decoded.best(q), atol=1e-6)
     assert decoded.best(q)[1] == -1.0
     expected = [max(vectors[a:b] @ q) if b > a else -1.0 for a, b in zip(rows[:-1], rows[1:])]
     np.testing.assert_allclose(decoded.best(q), expected, atol=0.01)
-    for which in ([0, 1, 4], [3], [1], [4, 2, 0]):
+    for which in ([0, 1, 4], [3], [1], [4, 2, 0], [2, 3, 4], [4, 3, 2, 1, 0]):
         np.testing.assert_allclose(mapped.best_of(q, np.array(which)), decoded.best(q)[which], atol=1e-6)
         np.testing.assert_allclose(decoded.best_of(q, np.array(which)), decoded.best(q)[which], atol=1e-6)
     np.testing.assert_array_equal(mapped.of(3), decoded.of(3))

@@ -77,3 +77,17 @@ def test_npy_array_refuses_objects():
     np.save(out, np.array([{"a": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(ValueError, match="objects"):
         records.npy_array(out.getvalue())
+
+
+def test_npy_rows_reads_rows_at_an_offset():
+    array = np.arange(60, dtype=np.int8).reshape(12, 5)
+    out = io.BytesIO()
+    np.save(out, array, allow_pickle=False)
+    rows = records.NpyRows(out.getvalue())
+    assert len(rows) == 12 and rows.rows(3, 7).tolist() == array[3:7].tolist() and rows.rows(5, 5).shape == (0, 5)
+    with pytest.raises(ValueError, match="shorter"):
+        records.NpyRows(out.getvalue()[:-1])
+    one = io.BytesIO()
+    np.save(one, np.arange(3), allow_pickle=False)
+    with pytest.raises(ValueError, match="not rows"):
+        records.NpyRows(one.getvalue())
