@@ -10,8 +10,7 @@ per-passage text check is the save's; the checksums vouch for the bytes). An exa
 sentence vectors to float32 at load and scans them all for every question; an approximate one
 leaves them in their file and scores only the sentences of the `SENTENCE_POOL` passages nearest the
 question and of the candidates it is given (the retriever gives its BM25 ranking's): on
-bench_scale's corpus that finds 0.84 of the exact top 10 at 50k passages (see its figures for a
-million). Everything runs on one thread (FAISS's OpenMP and numpy's BLAS threads would spin against
+bench_scale's corpus that finds 0.83 of the exact top 10 at 100k passages and 0.62 at a million. Everything runs on one thread (FAISS's OpenMP and numpy's BLAS threads would spin against
 torch's on small machines). `LocalIndex.decode` makes one from its saved files' contents and checks
 them against each other and the manifest. Does not read or write files (`rag.index.local` does),
 rank or fuse (`rag.search` does).

@@ -218,7 +218,8 @@ def _read_in(index_dir: Path, handle: int, name: str) -> bytes | VerifiedFile:
 def _verify(index_dir: Path, opened: dict[str, bytes | VerifiedFile], checksums: dict) -> None:
     """IndexStateError naming the first file that does not match its checksum (big ones hashed two at a
     time: hashlib lets go of the GIL)."""
-    big = [name for name, data in opened.items() if isinstance(data, VerifiedFile)]
+    big = sorted((name for name, data in opened.items() if isinstance(data, VerifiedFile)),
+                 key=lambda name: -opened[name].size)  # the biggest first: the two threads end together
     with ThreadPoolExecutor(max_workers=2) as pool:
         digests = dict(zip(big, pool.map(lambda name: opened[name].sha256(), big)))
     for name, data in opened.items():
