@@ -57,8 +57,8 @@ def start_app(root: Path, port_via_env: bool = True, copy: bool = True) -> Simpl
         if proc.poll() is not None:
             log.close()
             pytest.fail(f"app.py exited with {proc.returncode}:\n{log_path.read_text(encoding='utf-8')[-3000:]}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
+        try:  # the URL line is printed just after the server answers: wait for both
+            if httpx.get(url, timeout=2).status_code == 200 and "Running on local URL" in log_path.read_text(encoding="utf-8"):
                 break
         except httpx.HTTPError:
             pass
