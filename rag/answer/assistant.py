@@ -35,10 +35,12 @@ class Assistant:
         self.evidence = EvidenceCheck(retriever, min_relevance)
 
     @classmethod
-    def load(cls, index_dir: str | Path = DEFAULT_INDEX, **kwargs) -> Assistant:
+    def load(cls, index_dir: str | Path = DEFAULT_INDEX, *, store=None, **kwargs) -> Assistant:
+        """The assistant over the index at `index_dir`, or at `store` when given (a directory, a Milvus
+        URI such as `milvus://HOST:PORT/COLLECTION` or `milvus:PATH.db`, or a `Store`)."""
         from rag.search.retriever import Retriever
 
-        return cls(Retriever.load(index_dir), **kwargs)
+        return cls(Retriever.load(index_dir, store=store), **kwargs)
 
     def verify(self, citation: Citation) -> bool:
         """True when the citation's quote is exactly its source's text at its span."""
