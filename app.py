@@ -240,7 +240,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--docs", default=DEFAULT_DOCS, help=f"documents folder; uploads are saved here (default "
                         f"{DEFAULT_DOCS}/, whose uploads are saved in {DEFAULT_UPLOADS}/)")
     parser.add_argument("--index", default=DEFAULT_INDEX, help=f"index directory (default {DEFAULT_INDEX}/)")
-    return parser.parse_args(argv)
+    parser.add_argument("--store", default=None, metavar="URI", help="where the index is instead of --index: "
+                        "milvus://HOST:PORT/COLLECTION (a Milvus server; token from $MILVUS_TOKEN) or "
+                        "milvus:PATH.db (Milvus Lite)")
+    args = parser.parse_args(argv)
+    if args.store:
+        args.index = args.store
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:

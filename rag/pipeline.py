@@ -30,7 +30,7 @@ from rag.index.background import Done, Refresher, RefreshStatus
 from rag.index.build import BuildSummary, build_index, update_index  # noqa: F401 - build_index for the CLI
 from rag.index.embed import Embedder, query_embedder
 from rag.index.factory import open_store
-from rag.index.store import FORMAT_VERSION, stale_files
+from rag.index.store import FORMAT_VERSION, Store, stale_files
 from rag.query import clean_history, make_query, precheck  # noqa: F401 - precheck for front ends
 from rag.search.retriever import Retriever
 from rag.settings import DEFAULT_DOCS, DEFAULT_INDEX, DEFAULT_K, DEFAULT_MODE, DEFAULT_MODEL, LOCK_TIMEOUT
@@ -66,7 +66,8 @@ class Pipeline:
              default_docs: str | Path | None = DEFAULT_DOCS, update: bool = True, model: str | None = None,
              embedder: Embedder | None = None, keep_model: bool = False, progress: Progress | None = None,
              notify: Notify | None = None, lock_timeout: float = LOCK_TIMEOUT, background: bool = False,
-             uploads: str | Path | None | Literal[False] = None, **options) -> Pipeline:
+             uploads: str | Path | None | Literal[False] = None, store: str | Store | None = None,
+             **options) -> Pipeline:
         """The pipeline over `index`, kept up to date with the documents folder `docs` (None: the folder
         the index was built from, or `default_docs` when there is no index yet; with neither, a missing
         index is an error; an index whose documents did not change is loaded without waiting for any
@@ -78,23 +79,25 @@ class Pipeline:
         `keep_model` loads the embedding model once for builds and questions alike (a long-running
         app). `uploads` is a folder indexed with `docs`, its files named "uploads/..." (`upload_dir`;
         None: the one the index was built with, if any; False: none, so an index of `docs` alone).
+        `store`, when given, is where the index is instead of `index` (a directory, a Milvus URI such as
+        `milvus://HOST:PORT/COLLECTION` or `milvus:PATH.db`, or a `Store`; `rag.index.factory`).
         `options` go to `Pipeline` (k, mode, generator, min_relevance)."""
+        store = open_store(store if store is not None else index)
         if keep_model and embedder is None:
             embedder = query_embedder(model or DEFAULT_MODEL)
         if not update:
-            return cls(Retriever.load(index, embedder=embedder), **options)
+            return cls(Retriever.load(store=store, embedder=embedder), **options)
         folder, first = (str(docs) if docs is not None else None), False
         extra = (None if uploads is None else {} if uploads is False  # None: the index's own
                  else {UPLOADS_PREFIX: str(Path(uploads).resolve())})
         if folder is None:  # the index as it is, updated only when its documents changed
-            store = open_store(index)
             try:
                 manifest = store.read_manifest()
             except IndexStateError:
                 if store.exists() or default_docs is None or not Path(default_docs).is_dir():
                     raise
                 if notify:
-                    notify(f"no index at {str(index)!r} yet; building it from {str(default_docs)!r}")
+                    notify(f"no index at {store.location!r} yet; building it from {str(default_docs)!r}")
                 folder, first = str(default_docs), True
             else:
                 folder, changed = manifest.docs, stale_files(manifest)  # [] when the documents are gone
@@ -102,27 +105,27 @@ class Pipeline:
                     changed = changed or ["its extra folders"]
                 older = manifest.format_version != FORMAT_VERSION and Path(folder).is_dir()
                 if not changed and not older:  # loaded as it is, without waiting for any build's lock
-                    pipeline = cls(Retriever.load(index, embedder=embedder, check_sources=False), **options)
+                    pipeline = cls(Retriever.load(store=store, embedder=embedder, check_sources=False), **options)
                     if Path(folder).is_dir():
-                        pipeline._source = _Source(folder, str(index), embedder, progress, manifest.extra_docs)
+                        pipeline._source = _Source(folder, store, embedder, progress, manifest.extra_docs)
                     return pipeline
                 if notify and older:
-                    notify(f"index at {str(index)!r} has format version {manifest.format_version}, this rag reads "
+                    notify(f"index at {store.location!r} has format version {manifest.format_version}, this rag reads "
                            f"{FORMAT_VERSION}; rebuilding it from {folder}")
                 elif notify:
-                    notify(f"index at {str(index)!r} is stale ({len(changed)} changed in {folder}: "
+                    notify(f"index at {store.location!r} is stale ({len(changed)} changed in {folder}: "
                            f"{', '.join(changed[:3])}{', ...' if len(changed) > 3 else ''}); updating it")
         if background and not first:
-            served = _as_it_is(index, folder, extra, embedder)
+            served = _as_it_is(store, folder, extra, embedder)
             if served is not None:
                 pipeline = cls(served, **options)
-                pipeline._source = _Source(folder, str(index), embedder, progress, served.index.manifest.extra_docs)
+                pipeline._source = _Source(folder, store, embedder, progress, served.index.manifest.extra_docs)
                 pipeline.updating = pipeline.refresh_in_background()
                 return pipeline
-        summary, loaded = update_index(folder, index, model=model, embedder=embedder, progress=progress,
+        summary, loaded = update_index(folder, store, model=model, embedder=embedder, progress=progress,
                                        lock_timeout=lock_timeout, extra_docs=extra)
         pipeline = cls(Retriever(loaded, embedder), summary=summary, **options)
-        pipeline._source = _Source(folder, str(index), embedder, progress, loaded.manifest.extra_docs)
+        pipeline._source = _Source(folder, store, embedder, progress, loaded.manifest.extra_docs)
         return pipeline
 
     @property
@@ -227,19 +230,19 @@ class _Source(NamedTuple):
     """What a pipeline was opened from, for its refreshes."""
 
     docs: str
-    index: str
+    index: Store
     embedder: Embedder | None
     progress: Progress | None
     extra: dict  # prefix -> another folder indexed with `docs`
 
 
-def _as_it_is(index: str | Path, folder: str, extra: dict | None, embedder: Embedder | None) -> Retriever | None:
+def _as_it_is(store: Store, folder: str, extra: dict | None, embedder: Embedder | None) -> Retriever | None:
     """A retriever over the index as it is on disk, or None when there is none that loads, it was
     built from another folder or with another model (those are built in the foreground)."""
     try:
-        retriever = Retriever.load(index, embedder=embedder, check_sources=False)
+        retriever = Retriever.load(store=store, embedder=embedder, check_sources=False)
     except (RagError, OSError) as exc:
-        log.info("not serving the index at %r before updating it: %s", str(index), exc)
+        log.info("not serving the index at %r before updating it: %s", store.location, exc)
         return None
     manifest = retriever.index.manifest
     if Path(manifest.docs) != Path(folder).resolve() or (extra is not None and manifest.extra_docs != extra):

@@ -176,7 +176,7 @@ def run_conversations(path: str | Path, docs: str | Path, index_dir: str | Path 
     unknown = [c for c in configs if c not in MODES]
     if unknown:
         raise RagError(f"unknown config {unknown[0]!r} for conversations; choose from {', '.join(MODES)}")
-    index_dir = Path(index_dir) if index_dir else default_index_for(docs)
+    index_dir = index_dir or default_index_for(docs)  # a directory or a store URI
     pipeline = Pipeline.open(index_dir, docs, progress=progress, uploads=False)
     conversations = load_conversations(path, docs, pipeline.retriever.document_text)
     report = {"conversations": str(path), "docs": str(docs), "index": str(index_dir), "configs": {}}

@@ -43,7 +43,7 @@ def run_eval(qa: str | Path, docs: str | Path, index_dir: str | Path | None = No
     unknown = [c for c in configs if c not in CONFIGS]
     if unknown:
         raise RagError(f"unknown config {unknown[0]!r}; choose from {', '.join(CONFIGS)}")
-    index_dir = Path(index_dir) if index_dir else default_index_for(docs)
+    index_dir = index_dir or default_index_for(docs)  # a directory or a store URI
     # `docs` alone (no uploads folder), so the figures are of that folder; a model loads only to embed something
     ours = Pipeline.open(index_dir, docs, progress=progress, uploads=False)
     items = load_qa(qa, docs, ours.retriever.document_text)  # gold spans in the very text the index cites

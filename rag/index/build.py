@@ -131,6 +131,7 @@ def build_index(
     lock_timeout: float = LOCK_TIMEOUT,
     max_file_bytes: int | None = None,
     extra_docs: Mapping[str, str | Path] | None = None,
+    store: str | Store | None = None,
 ) -> BuildSummary:
     """Index every document under `docs` (PDF, Word, HTML, text; `rag.ingest.formats`) into `index_dir`;
     returns what it did. `extra_docs` maps a prefix to another folder indexed with it (its files named
@@ -139,13 +140,15 @@ def build_index(
 
     Waits up to `lock_timeout` seconds while another build of `index_dir` runs (RagError after that),
     then decides what to do from the index that build left. A file over `max_file_bytes` is skipped
-    with a warning (None: the limit the index was built with, else `MAX_FILE_BYTES`)."""
-    return update_index(docs, index_dir, model=model, chunk_size=chunk_size, chunk_overlap=chunk_overlap,
+    with a warning (None: the limit the index was built with, else `MAX_FILE_BYTES`). `store`, when
+    given, is where the index goes instead of `index_dir`: a local directory, a Milvus URI
+    (`milvus://HOST:PORT/COLLECTION`, `milvus:PATH.db`; `rag.index.factory`) or a `Store`."""
+    return update_index(docs, store if store is not None else index_dir, model=model, chunk_size=chunk_size, chunk_overlap=chunk_overlap,
                         embedder=embedder, progress=progress, lock_timeout=lock_timeout,
                         max_file_bytes=max_file_bytes, extra_docs=extra_docs)[0]
 
 
-def update_index(docs: str | Path, index_dir: str | Path, *, model: str | None = None,
+def update_index(docs: str | Path, index_dir: str | Path | Store, *, model: str | None = None,
                  chunk_size: int | None = None, chunk_overlap: int | None = None,
                  embedder: Embedder | None = None, progress: Progress | None = None,
                  lock_timeout: float = LOCK_TIMEOUT, max_file_bytes: int | None = None,

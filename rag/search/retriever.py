@@ -25,7 +25,7 @@ import numpy as np
 from rag.index.embed import Embedder, query_embedder
 from rag.index.lexical import TermStats
 from rag.index.factory import open_store
-from rag.index.store import Index, check_encoder, check_fresh, source_file
+from rag.index.store import Index, Store, check_encoder, check_fresh, source_file
 from rag.query import make_query, matching_docs
 from rag.search.aliases import Aliases
 from rag.search.names import PassageNames, needed_names
@@ -57,10 +57,11 @@ class Retriever:
 
     @classmethod
     def load(cls, index_dir: str | Path = DEFAULT_INDEX, *, embedder: Embedder | None = None,
-             check_sources: bool = True) -> Retriever:
+             check_sources: bool = True, store: str | Store | None = None) -> Retriever:
         """Load and check an index; with `check_sources`, refuse one whose source files changed since
-        it was built (IndexStateError names them; `rag.build_index` brings it up to date)."""
-        index = open_store(index_dir).load()
+        it was built (IndexStateError names them; `rag.build_index` brings it up to date). `store`, when
+        given, is where the index is instead of `index_dir` (a directory, a Milvus URI or a `Store`)."""
+        index = open_store(store if store is not None else index_dir).load()
         if check_sources:
             check_fresh(index)
         return cls(index, embedder)

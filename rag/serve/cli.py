@@ -1,9 +1,12 @@
 """The `rag` command: parse arguments, call the pipeline, print. Errors become one line on stderr.
 
-  rag index [DOCS] [--index DIR] [--model NAME] [--lock-timeout S] [--max-file-mb MB]   build or update (incremental)
+  rag index [DOCS] [--index DIR | --store URI] [--model NAME] [--lock-timeout S] [--max-file-mb MB]   build or update (incremental)
   rag search QUESTION [-k N] [--mode M] [--doc NAME] [--year YYYY] [--json]
   rag ask QUESTION [-k N] [--mode M] [--doc NAME] [--year YYYY] [--json] [--llm]
   rag eval --qa FILE --docs DIR [--conversations FILE] [--json]
+
+Every command takes `--store URI` instead of `--index DIR` for an index elsewhere: `milvus://HOST:PORT/COLLECTION`
+(a Milvus server; a token from $MILVUS_TOKEN) or `milvus:PATH.db` (a Milvus Lite file).
 
 Heavy libraries are imported only by the command that needs them. No retrieval logic lives here.
 """
@@ -18,6 +21,10 @@ import sys
 import tempfile
 
 from rag.settings import DEFAULT_DOCS, DEFAULT_INDEX, DEFAULT_K, DEFAULT_MODE, LOCK_TIMEOUT, MAX_K, MODES
+
+
+STORE_HELP = ("where the index is instead of --index: milvus://HOST:PORT/COLLECTION (a Milvus server; "
+              "token from $MILVUS_TOKEN) or milvus:PATH.db (Milvus Lite)")
 
 
 def _note(message: str) -> None:
@@ -139,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", help="build or update the index of a documents folder")
     p.add_argument("docs", nargs="?", default=DEFAULT_DOCS, help=f"documents folder (default: {DEFAULT_DOCS}/)")
     p.add_argument("--index", default=DEFAULT_INDEX, help=f"index directory (default: {DEFAULT_INDEX}/)")
+    p.add_argument("--store", default=None, metavar="URI", help=STORE_HELP)
     p.add_argument("--model", default=None, help="sentence-transformers model name or path "
                    "(default: the index's model, else all-MiniLM-L6-v2)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -155,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--doc", default=None, help="only this document (file name)")
         p.add_argument("--year", type=int, default=None, help="only documents of this year")
         p.add_argument("--index", default=DEFAULT_INDEX)
+        p.add_argument("--store", default=None, metavar="URI", help=STORE_HELP)
         p.add_argument("--docs", default=None, help=f"documents folder, to build a missing index from "
                        f"(default: {DEFAULT_DOCS}/ for the default index/)")
         p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -175,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="conversation file (JSON lines): rewrite and per-turn answer accuracy")
     p.add_argument("--docs", default=DEFAULT_DOCS, help="documents folder the QA file is about")
     p.add_argument("--index", default=None, help="index directory (default: index/ for seeds, else a cache dir)")
+    p.add_argument("--store", default=None, metavar="URI", help=STORE_HELP)
     p.add_argument("--configs", default=None, help="comma-separated subset of hybrid,dense,bm25,naive")
     p.add_argument("--no-answers", action="store_true", help="retrieval figures only")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -189,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a model name that is not on this machine fails at once
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "store", None):  # an index elsewhere takes the place of --index
+        args.index = args.store
     _show_warnings()
     from rag.errors import RagError
 
