@@ -29,6 +29,7 @@ def open_store(location: str | Path | Store) -> Store:
         return location
     if is_uri(location):
         try:
+            import pymilvus  # noqa: F401 - the cluster extra, checked here so a missing one is named at once
             from rag.index.milvus import MilvusStore
         except ImportError as exc:
             raise RagError(f"the Milvus store {location!r} needs pymilvus and milvus-lite ({exc.name} is not "
