@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from rag.errors import IndexStateError
-from rag.index import ann, lexical
+from rag.index import alias_groups, ann, lexical
 from rag.index.compact import SentenceVectors
 from rag.index.generations import (
-    BM25, DENSE, DOCUMENTS, MANIFEST, PASSAGE_TABLE, PASSAGES, SENTENCE_ROWS, SENTENCE_SCALES, SENTENCES, TEXT_OFFSETS,
+    ALIASES, BM25, DENSE, DOCUMENTS, MANIFEST, PASSAGE_TABLE, PASSAGES, SENTENCE_ROWS, SENTENCE_SCALES, SENTENCES, TEXT_OFFSETS,
     TEXTS,
 )
 from rag.index.records import DOC, END, START, YEAR, DocumentTexts, NpyRows, PassageRecords, npy_array
@@ -53,6 +53,7 @@ class LocalIndex:
     sentence_vectors: SentenceVectors = field(repr=False)
     texts: DocumentTexts = field(repr=False)  # doc -> the text its spans index into
     records: PassageRecords = field(repr=False)
+    alias_groups: tuple | None = field(default=None, repr=False)  # found when saved; None: an older index
 
     _recent: dict = field(default_factory=dict, repr=False, compare=False)  # vector -> `_near`, a few
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -85,6 +86,7 @@ class LocalIndex:
             rows = npy_array(files[SENTENCE_ROWS])
             _check_shapes(table, texts, codes, scales)
             sentences = SentenceVectors(codes, scales, rows, in_memory=ann.kind_of(dense) == "flat")  # exact: scans all
+            groups = alias_groups.from_json(json.loads(files[ALIASES][:])) if ALIASES in files else None
         except (ValueError, KeyError, TypeError, RuntimeError, OSError, IndexError) as exc:
             raise IndexStateError(f"{where} could not be read: {str(exc).splitlines()[0]}") from None
         if dense.ntotal != len(table) or len(table) != manifest.passages:
@@ -96,7 +98,7 @@ class LocalIndex:
             raise IndexStateError(f"{where} is inconsistent: sentence vectors do not match the passages")
         if eager and not _spans_match(passages, table, texts):
             raise IndexStateError(f"{where} is inconsistent: passages do not match the documents' texts")
-        return cls(path, manifest, passages, dense, model, sentences, texts, records)
+        return cls(path, manifest, passages, dense, model, sentences, texts, records, groups)
 
     @property
     def location(self) -> str:

@@ -37,10 +37,11 @@ MANIFEST, PASSAGES, PASSAGE_TABLE, DENSE, BM25 = (
     "manifest.json", "passages.jsonl", "passage_table.npy", "dense.faiss", "bm25")
 SENTENCES, SENTENCE_SCALES, SENTENCE_ROWS = "sentences.npy", "sentence_scales.npy", "sentence_rows.npy"
 TEXTS, TEXT_OFFSETS, DOCUMENTS = "texts.jsonl", "text_offsets.npy", "documents.json"
+ALIASES = "aliases.json"  # other names the documents use (an index saved before it was written has none)
 SWAP_WAIT = 10.0  # seconds a reader waits for a build's swap to finish
 MAP_BYTES = 1 << 20  # files this big or bigger are memory-mapped once verified; smaller ones are read
 _INDEX_ENTRIES = {MANIFEST, PASSAGES, PASSAGE_TABLE, DENSE, BM25, SENTENCES, SENTENCE_SCALES, SENTENCE_ROWS, TEXTS,
-                  TEXT_OFFSETS, DOCUMENTS}
+                  TEXT_OFFSETS, DOCUMENTS, ALIASES}
 
 
 def _recover(index_dir: Path, *, building: bool = False) -> None:

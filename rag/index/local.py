@@ -13,6 +13,7 @@ Layout of `index/` (format 5):
   sentence_rows.npy      where each passage's rows start
   texts.jsonl            every document's text, one a line; documents.json names them in that order
   text_offsets.npy       and text_offsets.npy says where each line starts
+  aliases.json           other names the documents use (`rag.index.alias_groups`), found once here
 
 `save` writes a temporary sibling directory and swaps it in (`rag.index.generations`: a crash leaves
 the previous index usable; readers get one generation whole); it never replaces a file or a folder
@@ -37,10 +38,10 @@ from pathlib import Path
 import numpy as np
 
 from rag.errors import IndexStateError
-from rag.index import ann, compact, lexical, records
+from rag.index import alias_groups, ann, compact, lexical, records
 from rag.index.flat import LocalIndex
 from rag.index.generations import (  # noqa: F401 - the file names and lock path, for callers of this store
-    BM25, DENSE, DOCUMENTS, MANIFEST, MAP_BYTES, PASSAGE_TABLE, PASSAGES, SENTENCE_ROWS, SENTENCE_SCALES, SENTENCES,
+    ALIASES, BM25, DENSE, DOCUMENTS, MANIFEST, MAP_BYTES, PASSAGE_TABLE, PASSAGES, SENTENCE_ROWS, SENTENCE_SCALES, SENTENCES,
     TEXT_OFFSETS, TEXTS, VerifiedFile, check_replaceable, leftovers, lock_path, read_generation, settle, swap_in,
 )
 from rag.index.store import FORMAT_VERSION, Manifest
@@ -135,8 +136,10 @@ def save(index_dir: str | Path, manifest: Manifest, passages, vectors: np.ndarra
         del bm25
         _save_sentences(tmp, sentences, manifest.dim)
         records.save_npy(tmp / SENTENCE_ROWS, rows)
+        groups = alias_groups.to_json(alias_groups.find_groups(_passage_texts(passages)))
+        (tmp / ALIASES).write_text(json.dumps(groups, ensure_ascii=False) + "\n", encoding="utf-8")
         files = [PASSAGES, PASSAGE_TABLE, DENSE] + sorted(f"{BM25}/{p.name}" for p in (tmp / BM25).iterdir())
-        files += [SENTENCES, SENTENCE_SCALES, SENTENCE_ROWS, TEXTS, TEXT_OFFSETS, DOCUMENTS]
+        files += [SENTENCES, SENTENCE_SCALES, SENTENCE_ROWS, TEXTS, TEXT_OFFSETS, DOCUMENTS, ALIASES]
         manifest = Manifest(**{**asdict(manifest), "passages": len(passages),
                                "checksums": {name: _sha256(tmp / name) for name in files},
                                "versions": library_versions(), "format_version": FORMAT_VERSION})
@@ -147,6 +150,16 @@ def save(index_dir: str | Path, manifest: Manifest, passages, vectors: np.ndarra
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return LocalIndex.decode(index_dir, manifest, written)
+
+
+def _passage_texts(passages) -> list[str]:
+    """Each document's passages joined, documents in the order of their first passage: what the aliases
+    are found in (the passages, not the documents' texts, as the retriever of an index without
+    aliases.json finds them)."""
+    texts: dict[str, list[str]] = {}
+    for p in passages:
+        texts.setdefault(p.doc, []).append(p.text)
+    return ["\n".join(parts) for parts in texts.values()]
 
 
 def _save_sentences(folder: Path, sentences: np.ndarray, dim: int) -> None:

@@ -140,3 +140,16 @@ def test_forms_lists_the_names_it_knows_in_a_text():
     aliases = Aliases.from_texts([COUNTRIES])
     assert aliases.forms("Did Britain and the Dutch call Finland?") == {"Britain", "Dutch", "Finland"}
     assert aliases.forms("Did Sweden call?") == set()  # the documents never name Sweden
+
+
+def test_a_saved_index_holds_the_aliases_the_retriever_would_find(tmp_path, fake_embedder):
+    from conftest import write_files
+    from rag.index.build import build_index
+    from rag.search.retriever import Retriever
+
+    docs = write_files(tmp_path / "docs", {"a.txt": TEXT, "b.txt": COUNTRIES})
+    build_index(docs, tmp_path / "index", embedder=fake_embedder)
+    retriever = Retriever.load(tmp_path / "index", embedder=fake_embedder)
+    found = Aliases.from_texts("\n".join(p.text for p in retriever.passages if p.doc == doc) for doc in retriever.docs)
+    assert retriever.index.alias_groups == found.groups and retriever.aliases == found
+    assert ("ASEM", "Asia-Europe Meeting") in retriever.aliases.pairs
