@@ -101,9 +101,10 @@ def ask(page, question: str) -> None:
     before = bots.count()
     page.fill("#question textarea", question)
     page.press("#question textarea", "Enter")
-    page.wait_for_function(
-        "n => document.querySelectorAll(\"#chat .message.bot, #chat [data-testid='bot']\").length > n",
-        arg=before, timeout=30_000)
+    page.wait_for_function(  # a new bot message, and no longer Gradio's placeholder while it is processing
+        "n => document.querySelectorAll(\"#chat .message.bot, #chat [data-testid='bot']\").length > n"
+        " && !/Loading content|processing \\|/.test(document.querySelector('#chat').innerText)",
+        arg=before, timeout=60_000)
     page.wait_for_timeout(300)
 
 
