@@ -12,7 +12,9 @@ model, dimension, chunk settings or format, or corrupted) is rebuilt from scratc
 A build holds the store's lock file (`Store.lock_path`) from reading the old index to the swap, so a
 second build of the same store, in any process, waits for the first and then finds little or nothing
 left to do. `update_index` also returns the index it built or found, so a caller loads it once.
-Does not search, and does not lock readers out.
+Reading, chunking and embedding go through an executor (`scan` and `encode`): `InProcess` here, or
+Ray workers (`rag.index.distributed`, with `ray=`) for the same index. Does not search, and does not
+lock readers out.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from filelock import FileLock, Timeout
@@ -30,7 +33,7 @@ from filelock import FileLock, Timeout
 from rag.errors import DocumentError, IndexStateError, RagError
 from rag.index.embed import Embedder, query_embedder
 from rag.index.factory import open_store
-from rag.index.sources import count_changes, scan
+from rag.index.sources import Scan, count_changes, scan
 from rag.index.store import Index, Manifest, Store
 from rag.ingest.chunk import ChunkSettings
 from rag.ingest.load import list_documents
@@ -75,6 +78,49 @@ class BuildSummary:
         return (f"{self.index_dir}: {self.files + len(self.skipped)} files{skipped}, {self.passages} passages, "
                 f"{self.embedded} embedded; "
                 f"{what}{why}; {self.seconds:.2f}s")
+
+
+class Executor(Protocol):
+    """Where a build reads, chunks and embeds; either way the index is the same. A build holds it as a
+    context manager (`__enter__`/`__exit__`: a Ray executor leaves Ray at the end if it joined)."""
+
+    def __enter__(self) -> Executor: ...
+
+    def __exit__(self, *exc) -> None: ...
+
+    def scan(self, found: list[tuple[str, Path]], old_files: dict, max_bytes: int | None, settings: ChunkSettings,
+             progress: Progress | None) -> Scan:
+        """`rag.index.sources.scan`."""
+        ...
+
+    def encode(self, embedder: Embedder | None, model: str, texts: list[str], progress: Progress | None) -> np.ndarray:
+        """The (len(texts), dim) vectors of `texts` by `embedder` (None: `model`'s `query_embedder`)."""
+        ...
+
+
+class InProcess:
+    """The default executor: this process reads the files and loads the model (once, when needed)."""
+
+    def __enter__(self) -> InProcess:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def scan(self, found, old_files, max_bytes, settings, progress) -> Scan:
+        return scan(found, old_files, max_bytes, settings, progress)
+
+    def encode(self, embedder, model, texts, progress) -> np.ndarray:
+        return _encode(embedder or query_embedder(model), texts, progress)  # ONNX Runtime for the default model
+
+
+def _executor(ray: bool | str | None) -> Executor:
+    """The executor `ray=` asks for: None/False in this process, True/"" a local Ray, else a Ray address."""
+    if ray is None or ray is False:
+        return InProcess()
+    from rag.index.distributed import RayExecutor
+
+    return RayExecutor(None if ray is True else ray)
 
 
 def _reusable(old: Index | None, model: str, settings: ChunkSettings, reason: str,
@@ -132,6 +178,7 @@ def build_index(
     max_file_bytes: int | None = None,
     extra_docs: Mapping[str, str | Path] | None = None,
     store: str | Store | None = None,
+    ray: bool | str | None = None,
 ) -> BuildSummary:
     """Index every document under `docs` (PDF, Word, HTML, text; `rag.ingest.formats`) into `index_dir`;
     returns what it did. `extra_docs` maps a prefix to another folder indexed with it (its files named
@@ -142,17 +189,21 @@ def build_index(
     then decides what to do from the index that build left. A file over `max_file_bytes` is skipped
     with a warning (None: the limit the index was built with, else `MAX_FILE_BYTES`). `store`, when
     given, is where the index goes instead of `index_dir`: a local directory, a Milvus URI
-    (`milvus://HOST:PORT/COLLECTION`, `milvus:PATH.db`; `rag.index.factory`) or a `Store`."""
+    (`milvus://HOST:PORT/COLLECTION`, `milvus:PATH.db`; `rag.index.factory`) or a `Store`. `ray`
+    reads, chunks and embeds on Ray workers (`rag.index.distributed`), for the same index: True or ""
+    a local Ray (one worker per core), an address (`ray://HOST:10001`, `HOST:6379`, "auto") a cluster;
+    a Ray this process is already connected to is used as it is."""
     return update_index(docs, store if store is not None else index_dir, model=model, chunk_size=chunk_size, chunk_overlap=chunk_overlap,
                         embedder=embedder, progress=progress, lock_timeout=lock_timeout,
-                        max_file_bytes=max_file_bytes, extra_docs=extra_docs)[0]
+                        max_file_bytes=max_file_bytes, extra_docs=extra_docs, ray=ray)[0]
 
 
 def update_index(docs: str | Path, index_dir: str | Path | Store, *, model: str | None = None,
                  chunk_size: int | None = None, chunk_overlap: int | None = None,
                  embedder: Embedder | None = None, progress: Progress | None = None,
                  lock_timeout: float = LOCK_TIMEOUT, max_file_bytes: int | None = None,
-                 extra_docs: Mapping[str, str | Path] | None = None) -> tuple[BuildSummary, Index]:
+                 extra_docs: Mapping[str, str | Path] | None = None,
+                 ray: bool | str | None = None) -> tuple[BuildSummary, Index]:
     """`build_index`, also returning the up-to-date index (loaded at most once)."""
     if max_file_bytes is not None and (isinstance(max_file_bytes, bool) or not isinstance(max_file_bytes, int)
                                        or max_file_bytes < 1):
@@ -162,16 +213,18 @@ def update_index(docs: str | Path, index_dir: str | Path | Store, *, model: str 
     store = open_store(index_dir)
     extra = None if extra_docs is None else {
         prefix.strip("/"): str(Path(folder).resolve()) for prefix, folder in extra_docs.items()}
-    with _locked(store, lock_timeout, progress):
+    executor = _executor(ray)  # a missing Ray extra is said before any wait
+    with _locked(store, lock_timeout, progress), executor:
         summary, index = _build(Path(docs), extra, store, model, (chunk_size, chunk_overlap), embedder, progress,
-                                max_file_bytes)
+                                max_file_bytes, executor)
     for warning in summary.warnings:
         log.warning("%s", warning)
     return summary, index
 
 
 def _build(docs: Path, extra: dict | None, store: Store, model: str | None, chunking: tuple[int | None, int | None],
-           embedder: Embedder | None, progress: Progress | None, max_bytes: int | None) -> tuple[BuildSummary, Index]:
+           embedder: Embedder | None, progress: Progress | None, max_bytes: int | None,
+           executor: Executor) -> tuple[BuildSummary, Index]:
     t0 = time.perf_counter()
     store.check_replaceable()  # before any work: a build replaces the whole index
     if extra is None:  # the folders the index was built with (the web chat's uploads), if it is of `docs`
@@ -214,7 +267,7 @@ def _build(docs: Path, extra: dict | None, store: Store, model: str | None, chun
     if max_bytes is None:  # the limit the index was built with: a raised limit stays raised
         max_bytes = (old.manifest.max_file_bytes if old else _recorded_limit(store)) or MAX_FILE_BYTES
 
-    found = scan(paths, old_files, max_bytes, settings, progress)
+    found = executor.scan(paths, old_files, max_bytes, settings, progress)
     fingerprints, skipped, fresh = found.files, found.skipped, found.fresh
     if not fingerprints:
         raise DocumentError(f"nothing to index in {str(docs)!r}: none of its {len(paths)} file(s) could be indexed "
@@ -233,18 +286,18 @@ def _build(docs: Path, extra: dict | None, store: Store, model: str | None, chun
     by_doc = {d: list(previous.get(d, [])) for d in found.unchanged}
     doc_texts = {d: old.document_text(d) for d in by_doc if by_doc[d]}
     doc_texts.update((document.doc, document.text) for document in found.documents)
+    dim = embedder.dim if embedder is not None else old.manifest.dim if old is not None else None
     if fresh:
-        embedder = embedder or query_embedder(model)  # ONNX Runtime for the default model
         sentence_texts = [[p.text[s:e] for s, e in split_sentences(p.text)] for p in fresh]
         texts = [p.context() for p in fresh] + [t for ts in sentence_texts for t in ts]
-        encoded = _encode(embedder, texts, progress)
+        encoded = executor.encode(embedder, model, texts, progress)
+        dim = encoded.shape[1]
         row = len(fresh)
         for i, (p, ts) in enumerate(zip(fresh, sentence_texts)):
             by_doc.setdefault(p.doc, []).append((p, encoded[i], encoded[row:row + len(ts)]))
             row += len(ts)
-    if embedder is None and old is None:  # nothing to embed and no index to take the dimension from
+    if dim is None:  # nothing to embed and no index to take the dimension from
         raise DocumentError(f"nothing to index in {str(docs)!r}: its files hold no text beyond headings")
-    dim = embedder.dim if embedder is not None else old.manifest.dim
 
     ordered = [r for d in sorted(by_doc) for r in sorted(by_doc[d], key=lambda r: (r[0].start, r[0].end))]
     passages = [p for p, _, _ in ordered]

@@ -7,7 +7,9 @@ fingerprint, a file of an unknown type, over the size limit, undecodable, binary
 a scan without text, empty or unreadable; each skipped file gives one warning line naming it. A file
 of an unknown type or over the limit is fingerprinted by its size alone, so it is never read whole.
 `count_changes` compares the files of two builds, skipped ones included, so an unchanged bad file is
-no change. Does not embed, store or decide whether an old index can be reused.
+no change. `scan_file` is the work on one file and `Scan.add` gathers its outcome, so another executor
+(`rag.index.distributed`: Ray workers) can read files elsewhere and give the same `Scan`. Does not
+embed, store or decide whether an old index can be reused.
 """
 
 from __future__ import annotations
@@ -31,6 +33,32 @@ class Scan:
     fresh: list[Passage] = field(default_factory=list)  # the passages of new and changed files
     documents: list[Document] = field(default_factory=list)  # the new and changed files' documents (their text)
     warnings: list[str] = field(default_factory=list)  # one line per skipped file
+
+    def add(self, one: FileScan) -> None:
+        """Gather the outcome of `scan_file` (files are added in the order they were found)."""
+        if one.reason:
+            self.skipped[one.doc] = {**one.fingerprint, "reason": one.reason}
+            self.warnings.append(one.warning)
+            return
+        if one.document is None:
+            self.unchanged.append(one.doc)
+        else:
+            self.fresh.extend(one.passages)
+            self.documents.append(one.document)
+        self.files[one.doc] = one.fingerprint
+
+
+@dataclass(frozen=True)
+class FileScan:
+    """What reading one file gave: its fingerprint and, when it is new or changed, its document and
+    passages (None and () when unchanged); for a skipped file the reason and its warning line."""
+
+    doc: str
+    fingerprint: dict
+    document: Document | None = None
+    passages: tuple[Passage, ...] = ()
+    reason: str = ""
+    warning: str = ""
 
 
 def _read(path: Path, rel: str, old_fingerprint: dict | None, max_bytes: int | None) -> tuple[dict, Document | None]:
@@ -79,26 +107,28 @@ def scan(found: list[tuple[str, Path]], old_files: dict, max_bytes: int | None, 
     previous build)."""
     out = Scan()
     for n, (rel, path) in enumerate(found, 1):
-        try:
-            fingerprint, document = _read(path, rel, old_files.get(rel), max_bytes)
-            if document is None:
-                out.unchanged.append(rel)
-            else:
-                passages = chunk_document(document, settings)
-                if not passages:
-                    raise UnreadableFile(path, "no text to index (empty, or headings only)", fingerprint)
-                out.fresh.extend(passages)
-                out.documents.append(document)
-            out.files[rel] = fingerprint
-        except UnreadableFile as exc:
-            out.skipped[rel] = {**exc.fingerprint, "reason": exc.reason}
-            out.warnings.append(_printable(f"skipped {exc}"))
-        except OSError as exc:  # gone, or not readable: unchanged while it stays so
-            out.skipped[rel] = {**UNREADABLE, "reason": f"could not be read ({exc.strerror or exc})"}
-            out.warnings.append(_printable(f"skipped {path}: {out.skipped[rel]['reason']}"))
+        out.add(scan_file(rel, path, old_files.get(rel), max_bytes, settings))
         if progress:
             progress("read", n, len(found))
     return out
+
+
+def scan_file(rel: str, path: Path, old_fingerprint: dict | None, max_bytes: int | None,
+              settings: ChunkSettings) -> FileScan:
+    """Read, convert and chunk one file, unless its fingerprint is `old_fingerprint`."""
+    try:
+        fingerprint, document = _read(path, rel, old_fingerprint, max_bytes)
+        if document is None:
+            return FileScan(rel, fingerprint)
+        passages = chunk_document(document, settings)
+        if not passages:
+            raise UnreadableFile(path, "no text to index (empty, or headings only)", fingerprint)
+        return FileScan(rel, fingerprint, document, tuple(passages))
+    except UnreadableFile as exc:
+        return FileScan(rel, exc.fingerprint, reason=exc.reason, warning=_printable(f"skipped {exc}"))
+    except OSError as exc:  # gone, or not readable: unchanged while it stays so
+        reason = f"could not be read ({exc.strerror or exc})"
+        return FileScan(rel, UNREADABLE, reason=reason, warning=_printable(f"skipped {path}: {reason}"))
 
 
 def _printable(line: str) -> str:

@@ -1,6 +1,6 @@
 """The `rag` command: parse arguments, call the pipeline, print. Errors become one line on stderr.
 
-  rag index [DOCS] [--index DIR | --store URI] [--model NAME] [--lock-timeout S] [--max-file-mb MB]   build or update (incremental)
+  rag index [DOCS] [--index DIR | --store URI] [--model NAME] [--lock-timeout S] [--max-file-mb MB] [--ray [ADDRESS]]   build or update (incremental; --ray: on Ray workers)
   rag search QUESTION [-k N] [--mode M] [--doc NAME] [--year YYYY] [--json]
   rag ask QUESTION [-k N] [--mode M] [--doc NAME] [--year YYYY] [--json] [--llm]
   rag eval --qa FILE --docs DIR [--conversations FILE] [--json]
@@ -69,7 +69,7 @@ def cmd_index(args) -> int:
     max_bytes = None if args.max_file_mb is None else max(1, int(args.max_file_mb * 1024 * 1024))
     summary = build_index(args.docs, args.index, model=args.model, progress=None if args.quiet else progress_bars(),
                           lock_timeout=LOCK_TIMEOUT if args.lock_timeout is None else args.lock_timeout,
-                          max_file_bytes=max_bytes)
+                          max_file_bytes=max_bytes, ray=args.ray)
     print(summary)  # each skipped file was logged as a warning line already
     return 0
 
@@ -154,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"how long to wait for another build of the same index (default {LOCK_TIMEOUT:g})")
     p.add_argument("--max-file-mb", type=float, default=None, metavar="MB",
                    help="skip document files bigger than this (default: the index's limit, else 10 MB)")
+    p.add_argument("--ray", nargs="?", const=True, default=None, metavar="ADDRESS",
+                   help="read, chunk and embed on Ray workers (same index): a local Ray, one worker per core, "
+                   "or the cluster at ADDRESS (ray://HOST:10001, HOST:6379, auto); needs the cluster extra")
     p.set_defaults(func=cmd_index)
 
     def common(p) -> None:
