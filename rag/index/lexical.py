@@ -121,13 +121,29 @@ def search(model, question: str, n: int, allowed: np.ndarray | None = None) -> l
     for a, b in spans:
         total[indices[a:b]] += data[a:b]  # a term's postings name each passage once: as np.add.at
     if sum(b - a for a, b in spans) * 8 < len(total):  # few postings: their passages, not a scan of all
-        found = np.unique(np.concatenate([indices[a:b] for a, b in spans] or [np.zeros(0, np.int64)]))
+        found = _best_posted([indices[a:b] for a, b in spans], total, n, allowed)
     else:
         found = np.flatnonzero(total)
-    if allowed is not None:
-        found = found[allowed[found]]
+        if allowed is not None:
+            found = found[allowed[found]]
     found = found[best(total[found], n, floor=0.0)]
     return [(int(i), float(total[i])) for i in found]
+
+
+def _best_posted(postings: list[np.ndarray], total: np.ndarray, n: int, allowed: np.ndarray | None) -> np.ndarray:
+    """The passages among `postings` that can be among the `n` best by `total` (all those scoring at
+    least the n-th best, ties included), without sorting every posting: a passage is in at most
+    len(postings) of them, so the n * len(postings) best entries name at least n passages, and every
+    passage scoring at least the least of those entries is kept."""
+    found = np.concatenate(postings or [np.zeros(0, np.int64)])
+    if allowed is not None:
+        found = found[allowed[found]]
+    m = n * len(postings)
+    if len(found) > m:
+        scores = total[found]
+        least = np.partition(scores, len(scores) - m)[len(scores) - m]
+        found = found[scores >= least]
+    return np.unique(found)
 
 
 @dataclass(frozen=True)

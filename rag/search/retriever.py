@@ -95,6 +95,15 @@ class Retriever:
             texts.setdefault(p.doc, []).append(p.text)
         return Aliases.from_texts("\n".join(parts) for parts in texts.values())
 
+    def first_passages(self) -> list[Passage]:
+        """Each document's first passage, documents in index order (what a list of the documents with
+        their titles needs, without reading every passage of a big index)."""
+        return [self.passages[i] for i in self._firsts.tolist()]
+
+    @cached_property
+    def _firsts(self) -> np.ndarray:
+        return np.sort(np.unique(self._doc_ids, return_index=True)[1])
+
     @cached_property
     def _names(self) -> PassageNames:
         return PassageNames(self.passages, self.aliases.expand)

@@ -117,3 +117,25 @@ def test_passages_of_stop_words_only_give_zero_scores(tmp_path):
     for m in (model, made):
         np.testing.assert_array_equal(lexical.scores(m, "cats purr"), np.zeros(2, np.float32))
         assert lexical.term_stats(m).df("cat") == 0 and lexical.term_stats(m).n == 2
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_best_posted_passages_include_the_top_n_ties_too(seed):
+    """`_best_posted` keeps every passage of the postings that could be in the top n, ties included."""
+    rng = np.random.default_rng(seed)
+    total = np.zeros(300, dtype=np.float32)
+    postings = [np.unique(rng.integers(0, 300, size=rng.integers(1, 80))) for _ in range(rng.integers(1, 5))]
+    for p in postings:
+        total[p] += rng.choice([0.5, 1.0, 1.5], size=len(p)).astype(np.float32)  # many ties
+    allowed = rng.random(300) < 0.7 if seed % 2 else None
+    n = int(rng.integers(1, 30))
+    found = lexical._best_posted(postings, total, n, allowed)
+    every = np.unique(np.concatenate(postings))
+    if allowed is not None:
+        every = every[allowed[every]]
+    assert set(found) <= set(every)
+    top, expected = found[lexical.best(total[found], n)], every[lexical.best(total[every], n)]
+    assert total[top].tolist() == total[expected].tolist()  # which of those tied with the last make it is arbitrary
+    last = total[expected[-1]]
+    assert {i for i in top if total[i] > last} == {i for i in expected if total[i] > last}
+    assert {i for i in every if total[i] >= last} <= set(found)

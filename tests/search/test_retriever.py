@@ -228,3 +228,10 @@ def test_a_stale_index_is_refused_naming_the_files(toy_docs, toy_index, change):
         Retriever.load(toy_index, embedder=FakeEmbedder())
     # asked not to check, it loads what was indexed
     assert Retriever.load(toy_index, embedder=FakeEmbedder(), check_sources=False).passages
+
+
+def test_first_passages_are_each_documents_first(toy_retriever):
+    firsts = {}
+    for p in toy_retriever.passages:
+        firsts.setdefault(p.doc, p)
+    assert toy_retriever.first_passages() == list(firsts.values())
