@@ -68,7 +68,10 @@ def quiet() -> None:
     """Keep pymilvus's and Milvus Lite's logging (connection retries, tracebacks of errors this store
     reports itself in one line) off the console."""
     logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
-    logging.getLogger("milvus_lite").setLevel(logging.ERROR)
+    logging.getLogger("milvus_lite").setLevel(logging.CRITICAL)  # its failures reach us as exceptions
+    # a Milvus Lite file is served in this process: grpc logs a traceback for every call its server
+    # does not implement (pymilvus asks for AllocTimestamp, then does without)
+    logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
 
 
 def connect(where: Location):
@@ -78,7 +81,9 @@ def connect(where: Location):
     quiet()
     if where.local:
         Path(where.address).parent.mkdir(parents=True, exist_ok=True)
-    with failing(where, "connecting"):
+    what = ("opening the Milvus Lite file (one process at a time: is another using it? For several, serve it with "
+            "`milvus-lite server` and use a milvus:// URI)") if where.local else "connecting"
+    with failing(where, what):
         client = MilvusClient(uri=where.address, token=os.environ.get(TOKEN_ENV, ""), timeout=CONNECT_TIMEOUT)
     quiet()  # pymilvus may set its level while connecting
     return client

@@ -39,6 +39,7 @@ class MilvusStore:
         self.lock_path = self.where.lock_path
         self._client = None
         self._lock = threading.Lock()
+        self._loaded: set[str] = set()  # generations whose collections this store has loaded
 
     @property
     def client(self):
@@ -87,8 +88,10 @@ class MilvusStore:
         return name
 
     def _manifest(self, name: str) -> tuple[Manifest, str | None]:
-        if schema.meta_name(name) not in self._call("listing collections", "list_collections"):
+        collections = self._call("listing collections", "list_collections")
+        if schema.meta_name(name) not in collections:
             raise self._not_ours(f"generation {name!r} has no {schema.meta_name(name)!r}")
+        self._load_generation(name, collections)
         data = self._meta(name, "manifest")
         if data is None:
             raise self._not_ours(f"generation {name!r} has no manifest")
@@ -98,6 +101,16 @@ class MilvusStore:
         except (ValueError, TypeError) as exc:
             raise IndexStateError(f"index at {self.location!r} could not be read: manifest: {exc}") from None
         return manifest, self._meta(name, "format")
+
+    def _load_generation(self, name: str, collections: list) -> None:
+        """Load the generation's collections into memory (a restarted server or another process's
+        Milvus Lite file has them released), once per generation for this store."""
+        if name in self._loaded:
+            return
+        for collection in (name, schema.sentences_name(name), schema.meta_name(name)):
+            if collection in collections:
+                self._call(f"loading {collection!r}", "load_collection", collection)
+        self._loaded.add(name)
 
     def check_replaceable(self) -> None:
         """Refuses a collection that is not a rag index; drops what crashed builds left (generations
