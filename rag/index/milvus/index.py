@@ -33,6 +33,7 @@ from rag.types import Passage
 MAX_LIMIT = 16384  # the most hits or rows one Milvus search or query returns
 BLOCK_SENTENCES = 8192  # sentence rows a block read (passages read in order) fetches at most
 TIE_MARGIN = 10  # extra hits asked for, so ties at the n-th place go to the earlier passage
+QUERY_TIMEOUT = 60.0  # seconds for one search or query (a server that stops answering is an error, not a hang)
 
 
 @dataclass
@@ -105,7 +106,8 @@ class MilvusIndex:
         if total:
             with failing(self.where, f"reading the sentence vectors of passages {first}-{end - 1}"):
                 rows = self.client.query(schema.sentences_name(self.name), filter=f"passage >= {first} and passage < {end}",
-                                         output_fields=["passage", "number", "vector"], limit=min(MAX_LIMIT, total))
+                                         output_fields=["passage", "number", "vector"], limit=min(MAX_LIMIT, total),
+                                         timeout=QUERY_TIMEOUT)
             for row in rows:
                 out[int(row["passage"])][int(row["number"])] = row["vector"]
         return out
@@ -114,7 +116,7 @@ class MilvusIndex:
         where = self._filter(allowed, "id")
         if where is None:
             return []
-        hits = self._search(self.name, "vector", vector, n + TIE_MARGIN, where, ["id"], "dense search")
+        hits = self._search(self.name, "vector", vector, n, where, ["id"], "dense search")
         # equal scores in FAISS's order (the later passage first), as the local index ranks them
         return sorted(((int(h["id"]), float(h["distance"])) for h in hits), key=lambda t: (-t[1], -t[0]))[:n]
 
@@ -147,7 +149,7 @@ class MilvusIndex:
         total, wanted = min(int(counts.sum()), MAX_LIMIT), min(n, int(np.count_nonzero(counts)))
         if where is None or not total:
             return []
-        limit = min(total, max(64, 4 * (n + TIE_MARGIN)))
+        limit = min(total, max(64, 2 * (n + TIE_MARGIN)))
         while True:
             hits = self._search(schema.sentences_name(self.name), "vector", vector, limit, where, ["passage"],
                                 "best-sentence search")
@@ -169,7 +171,7 @@ class MilvusIndex:
                 return self._texts[doc]
         with failing(self.where, f"reading the text of {doc!r}"):
             rows = self.client.query(schema.meta_name(self.name), filter=f'name == "text" and key == {number}',
-                                     output_fields=["key", "part", "data"], limit=MAX_LIMIT)
+                                     output_fields=["key", "part", "data"], limit=MAX_LIMIT, timeout=QUERY_TIMEOUT)
         text = schema.joined(rows).get(number)
         with self._lock:
             self._texts[doc] = text
@@ -210,7 +212,8 @@ class MilvusIndex:
         data = query if isinstance(query, str) else np.asarray(query, dtype=np.float32).reshape(-1).tolist()
         with failing(self.where, what):
             return self.client.search(name, data=[data], anns_field=field_name, limit=max(1, min(limit, MAX_LIMIT)),
-                                      filter=where, output_fields=output, search_params=params)[0]
+                                      filter=where, output_fields=output, search_params=params,
+                                      timeout=QUERY_TIMEOUT)[0]
 
     def _iterate(self, name: str, where: str, output: list[str], what: str):
         return iterate(self.client, self.where, name, where, output, what)
@@ -219,7 +222,7 @@ class MilvusIndex:
 def iterate(client, location: Location, name: str, where: str, output: list[str], what: str):
     """Every row of collection `name` matching `where` (its `output` fields), read in batches."""
     with failing(location, what):
-        found = client.query_iterator(name, batch_size=1000, filter=where, output_fields=output)
+        found = client.query_iterator(name, batch_size=1000, filter=where, output_fields=output, timeout=QUERY_TIMEOUT)
         try:
             while rows := found.next():
                 yield from rows
