@@ -61,9 +61,12 @@ class Aliases:
             return found, groups
         tokens = _WORD.findall(text)
         lowered = [t.lower() for t in tokens]
-        i = 0
+        index, i = self._index, 0
         while i < len(tokens):
-            for candidate, key, folded in self._index.get(tokens[i], []) + self._index.get(lowered[i], []):
+            entries, other = index.get(tokens[i]), index.get(lowered[i])  # most words start no form
+            if other is not None:
+                entries = other if entries is None else entries + other
+            for candidate, key, folded in entries or ():
                 seq = lowered if folded else tokens
                 if tuple(seq[i:i + len(candidate)]) == candidate:
                     found.add(key)

@@ -110,5 +110,5 @@ class PassageNames:
         prefixes = self._prefixes[i]
         if prefixes is None:
             tokens = words(self.expand(self.passages[i].context()))
-            prefixes = self._prefixes[i] = frozenset(t[:j] for t in tokens for j in range(1, 6))
+            prefixes = self._prefixes[i] = frozenset(t[:j] for t in set(tokens) for j in range(1, 6))
         return prefix_share(prefixes, needed)
