@@ -9,7 +9,8 @@ holds, per passage, the byte offset of its line and its columns (document number
 files' contents (`bytes`, or an open file read at an offset) that makes a `Passage` when one is
 asked for; `DocumentTexts` is a `Mapping` doc -> text that decodes a text when asked. `npy_array`
 views a .npy file as an array without copying it (an open file is memory-mapped); `NpyRows` reads
-rows of a 2-d one at an offset. Does not verify checksums (`rag.index.generations` does) nor search.
+rows of a 2-d one at an offset (or views it whole through a memory map advised for random reads).
+Does not verify checksums (`rag.index.generations` does) nor search.
 """
 
 from __future__ import annotations
