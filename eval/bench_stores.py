@@ -98,7 +98,9 @@ def main() -> None:
     from rag.index.factory import open_store
     from rag.index.local import LocalStore
 
-    logging.basicConfig(level=logging.WARNING, force=True)  # some libraries turn their loggers to DEBUG
+    import bm25s  # noqa: F401 - sets its own logger to DEBUG when imported: quieted below
+
+    logging.basicConfig(level=logging.WARNING, force=True)
     for name in ("bm25s", "abbreviations", "pymilvus", "milvus_lite"):
         logging.getLogger(name).setLevel(logging.WARNING)
     rows = [json.loads(line) for line in args.qa.read_text(encoding="utf-8").splitlines() if line.strip()]
