@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 
+import rag.index.milvus.index
 import rag.index.milvus.schema
 from conftest import ROOT, FakeEmbedder, write_files
 from milvus_server import free_port, milvus_server
@@ -50,6 +51,8 @@ def assert_same(local: Retriever, other: Retriever) -> None:
     assert b.manifest.files == a.manifest.files and (b.manifest.model, b.manifest.dim) == (a.manifest.model, a.manifest.dim)
     for q in QUESTIONS:
         np.testing.assert_allclose(b.lexical_scores(q), a.lexical_scores(q), rtol=1e-5)
+        vector = local.embed_query(q)[0]
+        np.testing.assert_allclose(b.sentence_scores(vector), a.sentence_scores(vector), atol=1e-6)
         for mode in ("dense", "bm25", "hybrid"):
             for f in FILTERS:
                 got = [(p.id, p.score) for p in other.search(q, k=5, mode=mode, **f)]
@@ -85,7 +88,10 @@ def test_lock_file_per_collection_on_this_machine(tmp_path):
     assert a.lock_path.parent.name == "locks"
 
 
-def test_same_as_local(server, toy_docs, tmp_path, collection):
+@pytest.mark.parametrize("held", [True, False], ids=["sentences-held", "sentences-searched-in-milvus"])
+def test_same_as_local(server, toy_docs, tmp_path, collection, held, monkeypatch):
+    if not held:
+        monkeypatch.setattr(rag.index.milvus.index, "HELD_SENTENCES", 0)
     embedder = FakeEmbedder()
     build_index(toy_docs, tmp_path / "index", embedder=embedder)
     summary = build_index(toy_docs, store=server.uri(collection), embedder=embedder)
