@@ -2,8 +2,9 @@
 
 One question goes: follow-up rewriting from the conversation (`followup`) -> passages from the
 `Searcher` (from each year's document when two years are named) -> candidate sentences scored
-(`score`) -> the best one or two chosen (`compose.choose`) -> the evidence checks (`evidence`),
-which may abstain -> the cited answer, every quote verified against the source text
+(`score`) -> the one that holds the kind of answer asked for (`kinds`), with a second when it adds
+(`compose.choose`) -> the evidence checks (`evidence`), which may abstain with a reason in plain
+words (`reasons`) -> the cited answer, every quote verified against the source text
 (`compose.compose`). An optional `Generator` (`generate`) writes the text instead; its sentences go
 through the same verification. Does not build indexes or render anything.
 """
@@ -15,10 +16,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from rag.answer.compose import choose, compose, verify
-from rag.answer.evidence import EvidenceCheck
+from rag.answer.evidence import EvidenceCheck, context
 from rag.answer.followup import rewrite
 from rag.answer.generate import Generator, verified_answer
-from rag.answer.score import candidates, score
+from rag.answer.kinds import Asked, asked_for, holds, with_other_names
+from rag.answer.reasons import refusal
+from rag.answer.score import Candidate, candidates, score
 from rag.answer.searcher import Searcher
 from rag.query import clean_history, make_query
 from rag.settings import DEFAULT_INDEX, DEFAULT_K, DEFAULT_MODE
@@ -68,13 +71,34 @@ class Assistant:
         if self.generator is not None:
             return verified_answer(self.generator, standalone, original, passages, self.retriever.document_text)
         ranked = score(self.retriever, standalone, candidates(passages))
-        chosen = choose(ranked, self.retriever.named_years(standalone)) if ranked else []
-        gap = self.evidence.gap(standalone, chosen)
+        aliases = self.retriever.aliases
+        asked = with_other_names(asked_for(standalone), aliases.expand) if aliases is not None else asked_for(standalone)
+        years = self.retriever.named_years(standalone)
+        chosen = self._choose(ranked, years, asked, query)
         best = round(max(c.relevance for c in chosen), 4) if chosen else 0.0
+        unknown = self.evidence.unmentioned(standalone, chosen or ranked[:1]) if ranked else ""
+        gap = unknown or self.evidence.gap(standalone, chosen)
         if gap:
-            return Answer.abstain(standalone, reason=gap, original_question=original, passages=tuple(passages),
+            reason = unknown or refusal(standalone, passages, self.evidence.background, self._year(years, query))
+            return Answer.abstain(standalone, reason=reason, original_question=original, passages=tuple(passages),
                                   score=best)
         return compose(standalone, original, chosen, passages, best, self.retriever.document_text)
+
+    def _choose(self, ranked: list[Candidate], years: set[int], asked: Asked, query: Query) -> list[Candidate]:
+        """The sentences to quote: the one that holds the kind of answer asked for first; asked about one
+        document's year, only sentences of that year's document or that name the year."""
+        year = self._year(years, query)
+        if year is not None:
+            ranked = [c for c in ranked if c.passage.year == year or str(year) in c.text]
+        if not ranked:
+            return []
+        return choose(ranked, years, lambda c: holds(asked, c.text, c.before, context(c)), self.evidence.min_relevance,
+                      self.evidence.names_all(asked.question), asked.strict)
+
+    @staticmethod
+    def _year(years: set[int], query: Query) -> int | None:
+        """The one document year the question asks about (not when a year filter already applies)."""
+        return next(iter(years)) if len(years) == 1 and query.year is None and query.doc is None else None
 
     def _retrieve(self, query: Query) -> list[Passage]:
         """The passages for `query`; asked about two or more years, the best of each year's in turn."""

@@ -1,21 +1,21 @@
 """Whether the chosen sentences answer the question: the checks behind an abstention.
 
-`EvidenceCheck.gap` names the first gap, or returns '': a name in the question that the documents never
-mention (other names for what they name, diacritics and small typos forgiven); a "how many X"
-question without a number of X; a country the question names that the quoted evidence never names
-(unless most passages name it: the documents' own country); or quoted sentences that are not about
-the question (relevance under `MIN_RELEVANCE`, when sentence vectors took part). Does not score or
-compose.
+`EvidenceCheck.gap` names the first gap, or returns '': a name in the question that the documents
+never mention (other names for what they name, diacritics and small typos forgiven; `unmentioned`);
+a country the question names that the quoted evidence never names (unless most passages name it:
+the documents' own country); or quoted sentences that are not about the question (relevance under
+`MIN_RELEVANCE`, when sentence vectors took part). Whether the evidence holds the kind of answer
+asked for is `rag.answer.kinds`. Does not score or compose, nor word the reason a person reads
+(`rag.answer.reasons`).
 """
 
 from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cached_property
 
-from rag.answer.question import missing_slot
 from rag.answer.score import Candidate
 from rag.answer.searcher import Searcher
 from rag.answer import weights
@@ -42,6 +42,16 @@ class EvidenceCheck:
         """Why the chosen sentences do not answer the question, or '' when they may."""
         if not chosen:
             return "no sentence to quote"
+        missing = self.unmentioned(question, chosen) or self._missing_country(question, chosen)
+        if missing:
+            return missing
+        relevance = max(c.relevance for c in chosen)
+        if relevance < self.min_relevance and any(c.dense for c in chosen):  # else no cosines to judge by
+            return f"the evidence is not about the question (relevance {relevance:.2f} < {self.min_relevance})"
+        return ""
+
+    def unmentioned(self, question: str, chosen: Sequence[Candidate]) -> str:
+        """A name in the question that the documents (without term statistics: the evidence) never mention."""
         if self._vocabulary is not None:
             aliases = self.searcher.aliases
             for name, needed in names(question):
@@ -53,13 +63,19 @@ class EvidenceCheck:
             for name, needed in names(question):
                 if not mentions(needed, context):
                     return f"the evidence does not mention {name!r}"
-        missing = missing_slot(question, " ".join(c.text for c in chosen)) or self._missing_country(question, chosen)
-        if missing:
-            return missing
-        relevance = max(c.relevance for c in chosen)
-        if relevance < self.min_relevance and any(c.dense for c in chosen):  # else no cosines to judge by
-            return f"the evidence is not about the question (relevance {relevance:.2f} < {self.min_relevance})"
         return ""
+
+    def names_all(self, question: str) -> Callable[[Candidate], bool]:
+        """Whether a candidate sentence (with its heading, label and the sentence before a leading
+        pronoun) names every name of `question` that is not the documents' own."""
+        aliases = self.searcher.aliases
+        expanded = aliases.expand(question) if aliases is not None else question
+        needed = [n for name, n in names(expanded) if not self.background(name)]
+
+        def about(c: Candidate) -> bool:
+            context = words(" ".join((c.text, c.before, *c.passage.heading[-1:], _label(c.passage.text))))
+            return all(mentions(n, context) for n in needed)
+        return about
 
     def _known(self, word: str) -> bool:
         """Whether some indexed term starts like `word` (so "Danish" ~ "denmark", "parliaments" ~ "parliament"),
@@ -108,6 +124,11 @@ class EvidenceCheck:
         stats = self.searcher.term_stats
         stems = [lexical.stem(w) for w in words(country)]
         return min((stats.df(t) for t in stems if t), default=0) >= weights.BACKGROUND_SHARE * stats.n
+
+
+def context(c: Candidate) -> str:
+    """What a sentence is read with beside its own words: its section heading and its paragraph's label."""
+    return " ".join((*c.passage.heading[-1:], _label(c.passage.text)))
 
 
 def _label(text: str) -> str:

@@ -18,6 +18,7 @@ W_NAMES = 0.3  # times the share of the question's names that the sentence's pas
 
 MIN_QUOTE_CHARS = 15  # a shorter sentence (a fragment, a label) is never quoted
 SECOND_MARGIN = 0.1  # a runner-up scoring within this of the best is quoted too (else the better neighbour)
+SAME_SENTENCE = 0.7  # a second sentence sharing this share of the shorter one's words repeats it: not quoted
 MAX_ANSWER_CHARS = 420  # two quoted sentences together stay under this; one longer sentence is shortened
 BACKGROUND_SHARE = 0.5  # a country named in at least this share of passages is the documents' own: not checked
 

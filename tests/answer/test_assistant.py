@@ -52,9 +52,17 @@ def test_answers_with_the_matching_sentence(toy_assistant, toy_docs, question, d
     assert answer.text == f"{answer.citations[0].quote} [1]"
 
 
-def test_two_sentences_are_numbered_in_order(story_assistant, story_docs):
-    # The best sentence names 1998 (a "when" answer); its neighbour in the same passage comes with it.
+def test_a_second_sentence_only_when_it_adds_to_the_answer(story_assistant, story_docs):
+    # The best sentence names 1998 (a "when" answer); its neighbour holds no date, so it is left out.
     answer = story_assistant.ask("When was the old harbour on Lake Miral rebuilt?")
+    assert_well_formed(answer, story_docs)
+    (only,) = answer.citations
+    assert only.quote == "The old harbour on Lake Miral was rebuilt in 1998 by the town council."
+
+
+def test_two_sentences_are_numbered_in_order(story_assistant, story_docs):
+    # A question that asks for no particular kind: the best sentence's neighbour comes with it, in reading order.
+    answer = story_assistant.ask("What happened to the old harbour on Lake Miral?")
     assert_well_formed(answer, story_docs)
     first, second = answer.citations
     assert first.quote == "The old harbour on Lake Miral was rebuilt in 1998 by the town council."

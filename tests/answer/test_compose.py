@@ -108,6 +108,36 @@ def test_the_same_sentence_twice_is_quoted_once():
     assert choose([best, copy_elsewhere, neighbour], set()) == [best, neighbour]  # the same words in another file
 
 
+def test_nearly_the_same_sentence_from_another_paragraph_is_quoted_once():
+    text = ("Notes\n\nIn August, Mr. Morikawa Toru became the first Japanese Executive Director of ASEF.\n\n"
+            "In August, Mr. Morikawa Toru took office as the first Japanese Executive Director of ASEF.\n\n"
+            "In August, Mr. Morikawa Toru met the first Japanese Executive Director of Slovakia.\n")
+    first, = sentences(passage(text), [2.0])
+    again, = sentences(passage(text, para=2), [1.99], rank=1)
+    other, = sentences(passage(text, para=3), [1.98], rank=2)  # names something the first does not: another fact
+    assert choose([first, again], set()) == [first]
+    assert choose([first, again, other], set()) == [first, other]
+
+
+def test_the_sentence_that_answers_comes_first_and_a_second_only_when_it_adds():
+    fund, pays, ferry = sentences(passage(), [2.0, 1.95, 0.5])
+    dated = lambda c: "2019" in c.text  # noqa: E731  a "when" question
+    counted = lambda c: "forty" in c.text  # noqa: E731  a "how many" question
+    assert choose([fund, pays, ferry], set(), dated) == [fund]  # the neighbour holds no date
+    assert choose([fund, pays, ferry], set(), counted) == [pays]  # the one that answers, alone
+    assert choose([fund, pays, ferry], set(), lambda c: True) == [fund, pays]  # both answer: in reading order
+
+
+def test_when_no_quoted_sentence_answers_the_next_that_does_and_is_about_the_question():
+    fund, pays, ferry = sentences(passage(), [2.0, 1.95, 0.5])
+    fund, pays, ferry = (dataclasses.replace(c, relevance=r) for c, r in zip((fund, pays, ferry), (0.9, 0.8, 0.5)))
+    daily = lambda c: "daily" in c.text  # noqa: E731
+    assert choose([fund, pays, ferry], set(), daily, min_relevance=0.4) == [ferry]
+    assert choose([fund, pays, ferry], set(), daily, min_relevance=0.6) == []  # not about the question: refuse
+    assert choose([fund, pays, ferry], set(), daily, min_relevance=0.4, about=lambda c: False) == []
+    assert choose([fund, pays, ferry], set(), daily, strict=False) == [fund, pays]  # a soft kind: as quoted
+
+
 def test_asked_about_two_years_one_sentence_from_each_years_document():
     new, = sentences(passage("Report 2022\n\nRevenue grew strongly again in 2022.\n", year=2022), [2.0])
     undated, = sentences(passage(para=2), [1.99], rank=1)  # close, but of neither year

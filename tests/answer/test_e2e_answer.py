@@ -4,6 +4,7 @@ known answers with verified citations, abstention, a follow-up, `rag ask --json`
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -178,7 +179,8 @@ def test_questions_the_documents_are_not_about_are_refused(assistant):
 ])
 def test_on_topic_question_about_a_country_the_evidence_never_names(assistant, question, country):
     answer = assistant.ask(question)
-    assert answer.abstained and answer.reason == f"the evidence does not mention {country}"
+    assert answer.abstained and country in answer.reason  # in plain words, without scores
+    assert not re.search(r"\d", answer.reason), answer.reason
 
 
 def test_a_demonym_finds_the_country_paragraph(assistant):

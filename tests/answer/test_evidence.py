@@ -1,6 +1,6 @@
 """rag.answer.evidence: `EvidenceCheck(searcher, min_relevance).gap(question, chosen)`, the checks behind an
 abstention: names the documents never mention (typos and diacritics forgiven, other names allowed), a
-"how many" without a count, a country the evidence never names, and evidence that is not about the
+"how many" without a count (`rag.answer.kinds`), a country the evidence never names, and evidence that is not about the
 question. Directly on scored sentences, and through `Assistant.ask`; small corpora, fake embedder."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import pytest
 from conftest import assert_answer_well_formed, assistant_over
 from rag.answer.assistant import Assistant
 from rag.answer.evidence import EvidenceCheck
+from rag.answer.kinds import asked_for, holds
 from rag.answer.score import candidates, score
 from rag.types import ABSTAIN_MESSAGE
 
@@ -57,8 +58,9 @@ def test_the_assistant_abstains_below_its_relevance_threshold(toy_retriever):
     strict = Assistant(toy_retriever, min_relevance=10.0)  # no sentence can be that relevant
     answer = strict.ask("What do goldfish eat?")
     assert answer.abstained and answer.text == ABSTAIN_MESSAGE and answer.citations == () and answer.passages
-    assert answer.reason.startswith("the evidence is not about the question (relevance") and "< 10.0" in answer.reason
-    assert 0 < answer.score < 10.0  # the relevance it judged
+    # in plain words, without scores; the relevance it judged stays in `score`
+    assert answer.reason.startswith("the documents") and "goldfish" in answer.reason and "10" not in answer.reason
+    assert 0 < answer.score < 10.0
 
 
 def test_without_sentence_vectors_relevance_is_not_judged(story_retriever):
@@ -142,23 +144,22 @@ def test_another_name_does_not_excuse_an_unknown_word_beside_it(tmp_path):
 # ---- how many -------------------------------------------------------------------------------------------
 
 def test_how_many_without_a_count_in_the_quoted_sentences(story_retriever):
-    check = EvidenceCheck(story_retriever, -1.0)
     question = "How many boats does the harbour shelter?"
     ranked = _scored(story_retriever, question)
     shelters = next(c for c in ranked if "forty fishing boats" in c.text)
     rebuilt = next(c for c in ranked if "rebuilt in 1998" in c.text)  # a year, not a count of boats
-    assert check.gap(question, [shelters]) == ""
-    assert check.gap(question, [rebuilt]) == "no number of boat in the evidence"
+    asked = asked_for(question)
+    assert holds(asked, shelters.text) and not holds(asked, rebuilt.text)
 
 
-@pytest.mark.parametrize("question, missing", [
-    ("How many cats are there?", "cat"),
-    ("How many herons nest in the reeds?", "herons nest"),
+@pytest.mark.parametrize("question, topic", [
+    ("How many cats are there?", "the documents do not say"),
+    ("How many herons nest in the reeds?", "the documents do not say"),
 ])
-def test_the_assistant_abstains_on_how_many_without_a_number(story_assistant, question, missing):
+def test_the_assistant_abstains_on_how_many_without_a_number(story_assistant, question, topic):
     answer = story_assistant.ask(question)
     assert answer.abstained and answer.citations == () and answer.passages
-    assert answer.reason == f"no number of {missing} in the evidence"
+    assert answer.reason.startswith(topic) and "how many" in answer.reason.lower()
 
 
 def test_the_assistant_answers_how_many_with_a_number(story_assistant, story_docs):
@@ -195,7 +196,7 @@ def alliance(alliance_assistant):
 def test_abstains_when_the_evidence_never_names_the_country_asked_about(alliance_assistant):
     # the documents name Finland (finland.txt), but the evidence about the alliance never does
     answer = alliance_assistant.ask("When did Finland join the northern alliance?", doc="alliance.txt")
-    assert answer.abstained and answer.reason == "the evidence does not mention Finland"
+    assert answer.abstained and "Finland" in answer.reason and "the evidence" not in answer.reason
     assert answer.passages  # the closest passages are still shown
 
 

@@ -1,11 +1,11 @@
 """rag.answer.question: what kind of thing a question asks for (`question_type`), whether a sentence offers it
-(`offers`, `TYPE_PATTERNS`), and the "how many X" check (`missing_slot`). Pure functions, no index."""
+(`offers`, `TYPE_PATTERNS`). Pure functions, no index."""
 
 from __future__ import annotations
 
 import pytest
 
-from rag.answer.question import TYPE_PATTERNS, missing_slot, offers, question_type
+from rag.answer.question import TYPE_PATTERNS, offers, question_type
 
 
 # ---- question_type --------------------------------------------------------------------------------------
@@ -53,32 +53,3 @@ def test_every_question_type_has_a_pattern():
 ])
 def test_offers_the_kind_asked_for_only_when_the_question_does_not_already_say_it(kind, sentence, question, expected):
     assert offers(kind, sentence, question) is expected
-
-
-# ---- missing_slot ---------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("question, evidence, expected", [
-    ("How many offices did the company open?", "the company opened two new offices", ""),
-    ("How many boats does the harbour shelter?", "It now shelters forty fishing boats", ""),
-    ("How many members does it have?", "it has 51 members", ""),
-    ("How many visits were made?", "visits rose by 40 percent", ""),
-    ("How many cats are there?", "Cats are small furry pets", "no number of cat in the evidence"),
-    # a number far (more than five words) before the thing counted does not count
-    ("How many offices did the company open?", "In 2021 the company, after a long and slow year, opened new offices",
-     "no number of office in the evidence"),
-    # a footnote mark "(3)" is not a number
-    ("How many soldiers were trained?", "the EU mission (3) soldiers were trained", "no number of soldier in the evidence"),
-    # a year is not a count, unless years are what is counted
-    ("How many troops are stationed there?", "In 2019 troops were sent to the region", "no number of troop in the evidence"),
-    ("How many years has the forum met?", "it has met since 2015 every year", ""),
-    # people are counted by a population too; "single" and "both" are counts
-    ("How many people were in the colonies?", "the colonies had 60,000 inhabitants", ""),
-    ("How many people were in the colonies?", "roughly 60,000 of the population", ""),
-    ("How many people were in the colonies?", "the colonies had 60,000 cattle", "no number of people in the evidence"),
-    ("How many outputs are expected for each input?", "a single output is expected for every input", ""),
-    ("How many herons nest in the reeds?", "Herons nest in the tall reeds", "no number of herons nest in the evidence"),
-    ("What do goldfish eat?", "nothing numeric here", ""),  # not a "how many" question
-    ("How much did it cost?", "it was expensive", ""),  # "how much" is not checked
-])
-def test_missing_slot(question, evidence, expected):
-    assert missing_slot(question, evidence) == expected
