@@ -13,7 +13,8 @@ SQuAD-dev's 10,796 sentences, a scan here a fraction of a millisecond. Document 
 scores rank as locally: the earlier passage first (the dense ranking: the later one, FAISS's
 order), so a small index gives the local index's rankings. Read when first asked and kept:
 documents' texts (a query per document, the last 64 kept), term statistics, sentence vectors (a
-query per passage, or per block of passages when they are read in order, as a build does).
+query per passage, or per block of passages when they are read in order, as a build does; held
+ones are sliced from the matrix).
 Does not write; a failed call is one `RagError` line (`rag.index.milvus.client.failing`).
 """
 
@@ -87,6 +88,9 @@ class MilvusIndex:
     def passage_sentences(self, i: int) -> np.ndarray | None:
         if not 0 <= i < len(self.passages):
             raise IndexError(f"passage {i} of {len(self.passages)}")
+        if self.sentence_counts.sum() <= HELD_SENTENCES:
+            matrix, rows = self._sentences[0], self._rows
+            return matrix[rows[i]:rows[i + 1]]
         with self._lock:
             first, end, block = self._block
             sequential, self._last = i == self._last + 1, i
@@ -172,6 +176,10 @@ class MilvusIndex:
             if len(best) >= wanted + TIE_MARGIN or limit >= total:
                 return _best(list(best.items()), n)
             limit = min(total, limit * 4)
+
+    @cached_property
+    def _rows(self) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum(self.sentence_counts)]).astype(np.int64)
 
     @cached_property
     def _sentences(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
