@@ -12,10 +12,11 @@ store) stays in the calling process; only `scan` and `encode` travel.
 
 Ray is the optional `cluster` extra, imported only here: without it, one line naming the extra. No
 address (True or "") starts a local Ray of one worker per core, quiet (no dashboard, no worker logs
-on this console, Ray's own log lines above warnings hidden), shut down after the build; an address
-(`ray://HOST:10001`, `HOST:6379`, "auto") joins that cluster for the build, whose workers must see the
-documents folder at the same path (a shared file system) and have this package installed. A Ray
-this process has already joined (`ray.init` by the caller) is used as it is and left running.
+on this console, Ray's own log lines below errors hidden), its workers at this process's priority,
+shut down after the build; an address (`ray://HOST:10001`, `HOST:6379`, "auto") joins that cluster
+for the build, whose workers must see the documents folder at the same path (a shared file system)
+and have this package installed. A Ray this process has already joined (`ray.init` by the caller)
+is used as it is and left running.
 Does not decide what to rebuild, and does not write the index.
 """
 
@@ -34,7 +35,7 @@ from rag.index.sources import Scan, scan_file
 EMBED_STEP = 256  # texts per actor call (the in-process build's progress step)
 QUEUED = 2  # steps waiting per actor, so none idles while the driver gathers
 FILES_PER_TASK = 8  # at most; fewer when there are few files, so every worker gets some
-log = logging.getLogger(__name__)
+WAIT_S = 0.2  # how often the finished reading tasks are gathered
 
 
 def _ray():
@@ -74,7 +75,8 @@ class RayExecutor:
                      configure_logging=True)
         try:
             if self.address is None:
-                ray.init(address="local", num_cpus=_cores(), **quiet)
+                # workers at this process's priority (Ray's default nice 15 starves them beside other work)
+                ray.init(address="local", num_cpus=_cores(), _system_config={"worker_niceness": 0}, **quiet)
             else:
                 ray.init(address=self.address, **quiet)
         except Exception as exc:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ValueError...
@@ -95,12 +97,13 @@ class RayExecutor:
         pending = {task.remote(batch, max_bytes, settings): i for i, batch in enumerate(batches)}
         results: list = [None] * len(batches)
         done = 0
-        while pending:
-            [ref], _ = ray.wait(list(pending), num_returns=1)
-            i = pending.pop(ref)
-            results[i] = _get(ray, ref)
-            done += len(batches[i])
-            if progress:
+        while pending:  # what is ready every WAIT_S, so many tasks cost no quadratic waiting
+            ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=WAIT_S)
+            for ref in ready:
+                i = pending.pop(ref)
+                results[i] = _get(ray, ref)
+                done += len(batches[i])
+            if ready and progress:
                 progress("read", done, len(found))
         out = Scan()
         for outcomes in results:
