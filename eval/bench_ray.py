@@ -137,9 +137,15 @@ def main(argv: list[str] | None = None) -> int:
           + "".join(f"{checks[n][1]:>{width}.2e}" for n in names[1:]))
     print(f"(the warm Ray took {ray_start:.2f}s to start, not counted above; the cold build's read stage "
           f"includes starting Ray)")
+    load = os.getloadavg()[1] if hasattr(os, "getloadavg") else 0.0
+    print(f"load average over the last 5 minutes: {load:.1f} on {cores} cores")
     print(f"On {cores} cores one process already encodes on every core; the Ray workers share the same "
-          f"cores, so the Ray figures are its overhead (start, worker processes, a model load per worker, "
-          f"moving texts and vectors), not a speed-up. The gain needs more cores or machines.")
+          f"cores, so on an idle machine the Ray figures are its overhead (start, worker processes, a model "
+          f"load per worker, moving texts and vectors), not a speed-up. The gain needs more cores or machines.")
+    if load > cores and min(runs[n][1] for n in names[1:]) < base:
+        print(f"Ray came out faster here only because the machine was oversubscribed (load {load:.1f} on "
+              f"{cores} cores): one process's ONNX Runtime threads wait for each other when one is descheduled, "
+              f"single-threaded workers do not. Rerun on an idle machine for the overhead.")
     return 0
 
 
