@@ -50,7 +50,7 @@ def choose(ranked: list[Candidate], years: set[int], answers: Callable[[Candidat
     holding = [c for c in quoted if answers(c)]
     if holding:
         return sorted(holding, key=lambda c: c.start) if len(holding) > 1 and _one_passage(holding) else holding
-    best = next((c for c in ranked[1:] if c.relevance >= min_relevance and answers(c) and about(c)), None)
+    best = next((c for c in ranked[1:] if c.relevance >= min_relevance and about(c) and answers(c)), None)
     return [c for c in _pair(best, ranked, years) if c is best or answers(c)] if best else []
 
 

@@ -9,8 +9,11 @@ rewrite. Then, against the previous standalone question and its answer:
 - a pronoun or a definite reference stands for what it refers to: "he"/"his" for the person the
   previous answer named (after a who-question) or the previous question named, "it"/"its"/"they"
   for the thing the previous answer named when the question asked "what/which N" ("the Western
-  Balkans Cooperation Initiative"), else for the previous question's main name; "the group", "the
-  country", "that summit" for the name of that kind or holding that noun; "then" for the year;
+  Balkans Cooperation Initiative"), else for the previous question's main name ("it" after "held" for
+  the event asked about); "they" after a question about a person for the two people ("Abe and
+  Sebastian Kurz"); "the group", "the country", "that summit" for the name of that kind (one with a
+  role first) or holding that noun ("its July summit": "NATO's July summit"); "then" for the year; a
+  pronoun after a name of the question itself ("France say it would") is its own;
 - a bare "Why?" / "When?" swaps the question word of the previous question;
 - a question that still leans on the conversation gets its main name added, and the year of a
   document the previous question named is carried.
@@ -141,7 +144,9 @@ def _focus(previous: str, background: Background, exclude: str = "") -> Mention 
     return next((m for m in found if m.role == "subject"), _main(found))
 
 
-_NOT_FOCUS = ("date", "number", "ordinal", "group")  # "Japanese" is not what a question is about
+_NOT_FOCUS = ("date", "number", "ordinal", "group")
+_POSSESSIVE = ("its", "their", "his", "her")
+_SUBJECT_VERB = re.compile(r"\s+(would|will|can|could|should|has|had|have|is|was|are|were|did|does|do|may|might|must)\b")  # "Japanese" is not what a question is about
 _PREFERENCE = ("org", "event", "thing", "place", "name", "person")
 
 
@@ -177,33 +182,44 @@ def _resolve(core: str, previous: str, answer: str, background: Background) -> t
     place = _main(found, ("place",))
     place = place.text if place else None
     years = [y for y in YEAR.findall(previous)]
+    answered = _answer_name(previous, answer, kind="person") if re.match(r"^(who|which|whom)\b", previous, re.I) else None
+    asker = next((m.text for m in found if m.kind == "person" and m.text != answered), None)
+    pair = f"{asker} and {answered}" if asker and answered else None  # the two people of the previous turn
     left, used = 0, set()
 
     def definite(m: re.Match) -> str:
         nonlocal left
         noun = m.group("n")
-        if noun in _CLASS:
+        if noun in _CLASS:  # "the country": the place the previous question is about (one with a role first)
             kind = _CLASS[noun]
-            name = next((x.text for x in found if x.kind == kind), None) or (thing if kind == "org" else place)
+            same = _main([x for x in found if x.kind == kind], (kind,))
+            name = (same.text if same else None) or (thing if kind == "org" else place)
         else:
             holder = [x.text for x in found if noun in x.text.lower()]
             name = holder[0] if holder else None
             if name is None and (answer_name := _answer_name(previous, answer, noun=noun)):
                 name = answer_name
+            if name is None:  # "that summit" after "... at its July summit": NATO's July summit
+                name = _phrase(previous, noun, main.text if main else None)
             if name is None and m.group(0).split()[0].lower() != "the":
                 left += 1
-        return ("the " + name if name and noun in name.lower() and not name.lower().startswith("the ") else name) \
-            if name else m.group(0)
+        the = name and noun in name.lower() and not name.lower().startswith("the ") and not re.search(r"['’]s\b", name)
+        return ("the " + name if the else name) if name else m.group(0)
 
     def pronoun(m: re.Match) -> str:
         nonlocal left
         word = m.group(0).lower()
-        if word != "then" and entities(m.string[:m.start()]):  # "When did Japan sign its agreement": its own
+        own = word in _POSSESSIVE or _SUBJECT_VERB.match(m.string, m.end())  # "its", "France say it would"
+        if own and entities(m.string[:m.start()]):  # "When did Japan sign its agreement": its own
             return m.group(0)
+        if word in ("they", "them") and pair:  # "What did they agree on?" after "Which chancellor did Abe call?"
+            return pair
         if word in ("he", "him", "she"):
             name = person
         elif word in ("his", "her"):
             name = person + "'s" if person else None
+        elif word == "it" and _EVENT_VERB.search(core) and (event := _event(previous, main.text if main else None)):
+            name = event  # "Where was it held?": the summit, not the organisation
         elif word in ("it", "they", "them"):
             name = thing or place
         elif word in ("its", "their"):
@@ -221,6 +237,28 @@ def _resolve(core: str, previous: str, answer: str, background: Background) -> t
     out = _DEFINITE.sub(definite, core)
     out = _PERSONAL.sub(pronoun, out)
     return out, left
+
+
+_EVENT_VERB = re.compile(r"\b(held|hold|hosted|host|took place|take place|happen(ed)?|beg[ia]n|start(ed)?|end(ed)?)\b", re.I)
+_EVENTS = "summit|meeting|conference|election|elections|ceremony|talks|forum|session|consultations|visit"
+
+
+def _phrase(previous: str, noun: str, owner: str | None) -> str | None:
+    """The phrase of the previous question that holds `noun` with its owner ("its July summit"), a leading
+    "its"/"their" replaced by `owner`'s name ("NATO's July summit"); None when there is none."""
+    m = re.search(rf"\b(?:(?P<own>its|their|the|[A-Z][\w-]*['’]s)\s+)?(?P<body>(?:[A-Z][\w-]*\s+)*{noun})\b", previous)
+    own = (m.group("own") or "") if m else ""
+    if not m or own.lower() in ("", "the"):  # only a phrase with its owner: "the Triple anniversary" says too little
+        return None
+    if own.lower() in ("its", "their"):
+        return f"{owner}'s {m.group('body')}" if owner else None
+    return f"{own} {m.group('body')}".strip()
+
+
+def _event(previous: str, owner: str | None) -> str | None:
+    """The event the previous question asked about ("NATO's July summit"), for "it" in "Where was it held?"."""
+    m = re.search(rf"\b({_EVENTS})\b", previous, re.I)
+    return _phrase(previous, m.group(1), owner) if m else None
 
 
 def _years(previous: str, rewritten: str, doc_years: Collection[int] | None) -> list[str]:

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from rag.answer.language import entities_in, mentions, pipeline
+from rag.answer.language import entities_in, mentions, parse
 from rag.index import lexical
 from rag.search.names import MONTH, words
 from rag.search.names import mentions as name_mentions
@@ -129,10 +129,9 @@ def _actor(question: str) -> str:
 def counted(question: str) -> tuple[str, list[str]] | None:
     """What a "how many" question counts, from spaCy's parse: the noun "many" qualifies and the words
     before it ("how many Native American people": "people", ["Native", "American"]); None without spaCy."""
-    nlp = pipeline()
-    if nlp is None:
+    doc = parse(question)
+    if doc is None:
         return None
-    doc = nlp(question)
     many = next((t for t in doc if t.lower_ == "many" and t.i > 0 and doc[t.i - 1].lower_ == "how"), None)
     if many is None or many.head.pos_ not in ("NOUN", "PROPN") or many.head.i < many.i:
         return None

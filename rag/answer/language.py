@@ -64,13 +64,19 @@ def pipeline():
     return _nlp
 
 
+@lru_cache(maxsize=512)
+def parse(text: str):
+    """spaCy's analysis of a short text (a question), parsed once; None without spaCy."""
+    nlp = pipeline()
+    return nlp(text) if nlp is not None else None
+
+
 @lru_cache(maxsize=4096)
 def mentions(text: str) -> tuple[Mention, ...]:
     """The named mentions of `text` in order (years included, as dates)."""
-    nlp = pipeline()
-    if nlp is None:
+    doc = parse(text)
+    if doc is None:
         return _regex_mentions(text)
-    doc = nlp(text)
     out = []
     for ent in doc.ents:
         kind = KINDS.get(ent.label_, "name")

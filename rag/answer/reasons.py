@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from rag.answer.language import pipeline
+from rag.answer.language import parse
 from rag.search.names import entities, words
 from rag.types import Passage
 
@@ -52,9 +52,9 @@ def _join(names: Sequence[str]) -> str:
 def indirect(question: str) -> str:
     """`question` as an indirect question ("when Sweden joined NATO"); quoted as asked when it cannot be."""
     q = " ".join(question.split()).rstrip("?").strip()
-    nlp = pipeline()
-    if nlp is not None and q:
-        turned = _turn(nlp(q))
+    doc = parse(q) if q else None
+    if doc is not None:
+        turned = _turn(doc)
         if turned:
             return turned
     return f"the answer to “{q}?”"

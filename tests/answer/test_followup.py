@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from rag.answer.followup import rewrite, reworded
+from rag.answer.language import pipeline
 from rag.search.names import entities
 
 GERMANY = ("How much did Germany give Ukraine in 2024?", "About 37 billion euro. [1]")
@@ -177,3 +178,39 @@ def test_he_stands_for_the_person_a_who_question_was_answered_with():
     history = [("Who became the first Japanese Executive Director of ASEF?",
                 "In August, Mr. Morikawa Toru took office as the first Japanese Executive Director of ASEF. [1]")]
     assert rewrite("When did he take office?", history) == "When did Morikawa Toru take office?"
+
+
+# ---- pronouns and definite references read by role ------------------------------------------------------
+
+JAPAN = lambda name: name == "Japan"  # noqa: E731  the documents' own country
+needs_types = pytest.mark.skipif(pipeline() is None, reason="names' types and roles need spaCy and its English model")
+
+
+@needs_types
+def test_it_after_a_verb_stands_for_the_previous_questions_place_with_a_role():
+    history = [("When did Russia's aggression against Ukraine begin?", "In February 2022. [1]")]
+    assert rewrite("Which Japanese foreign minister visited the country?", history, background=JAPAN) == \
+        "Which Japanese foreign minister visited Ukraine?"
+    history.append(("Which Japanese foreign minister visited the country?", "Foreign Minister Iwaya. [1]"))
+    assert rewrite("How much aid has Japan given it in total?", history, background=JAPAN) == \
+        "How much aid has Japan given Ukraine in total?"
+
+
+@needs_types
+def test_an_acronym_is_an_organisation_that_it_can_stand_for():
+    history = [("How much did Japan contribute to ASEF for COVID-19 prevention?", "About 5.7 billion yen. [1]")]
+    assert rewrite("Where is it located?", history, background=JAPAN) == "Where is ASEF located?"
+
+
+@needs_types
+def test_they_after_a_question_about_a_person_are_the_two_people():
+    history = [("Which Austrian chancellor did Abe call in September?",
+                "Austria: In September, Prime Minister Abe held a telephone call with Chancellor Sebastian Kurz. [1]")]
+    assert rewrite("What did they agree on?", history) == "What did Abe and Sebastian Kurz agree on?"
+
+
+def test_that_summit_is_the_previous_questions_summit_with_its_owner():
+    history = [("What did NATO decide to establish at its July summit?", "NSATU. [1]")]
+    assert rewrite("Which Japanese prime minister attended that summit?", history) == \
+        "Which Japanese prime minister attended NATO's July summit?"
+    assert rewrite("Where was it held?", history) == "Where was NATO's July summit held?"  # held: an event

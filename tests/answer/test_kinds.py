@@ -13,14 +13,14 @@ from rag.answer.kinds import asked_for, holds
 @pytest.fixture(params=["installed", "regex"])
 def analysis(request, monkeypatch):
     """Each test runs with whatever `language.pipeline` finds and without spaCy."""
+    caches = (language.entities_in, language.parse, language.mentions, kinds.counted)
     if request.param == "regex":
         monkeypatch.setattr(language, "pipeline", lambda: None)
-        monkeypatch.setattr(kinds, "pipeline", lambda: None)
-        language.entities_in.cache_clear()
-        kinds.counted.cache_clear()
+        for cache in caches:
+            cache.cache_clear()
         yield "regex"
-        language.entities_in.cache_clear()
-        kinds.counted.cache_clear()
+        for cache in caches:
+            cache.cache_clear()
     else:
         yield "installed"
 

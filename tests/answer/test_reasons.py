@@ -28,7 +28,7 @@ def test_a_question_turned_indirect(question, expected):
 
 
 def test_without_a_parse_the_question_is_quoted(monkeypatch):
-    monkeypatch.setattr(reasons, "pipeline", lambda: None)
+    monkeypatch.setattr(reasons, "parse", lambda text: None)
     assert indirect("How much did Japan give?") == "the answer to “How much did Japan give?”"
 
 
