@@ -104,6 +104,7 @@ def test_incremental_rebuild(server, toy_docs, tmp_path, collection):
     uri = server.uri(collection)
     build_index(toy_docs, store=uri, embedder=FakeEmbedder())
     build_index(toy_docs, tmp_path / "index", embedder=FakeEmbedder())
+    first = Retriever.load(store=uri, embedder=FakeEmbedder())  # a reader of the first generation
     again = FakeEmbedder()
     unchanged = build_index(toy_docs, store=uri, embedder=again)
     assert not unchanged.wrote and again.texts_embedded == 0
@@ -121,8 +122,13 @@ def test_incremental_rebuild(server, toy_docs, tmp_path, collection):
     assert "dog.txt" not in retriever.docs and "owl.txt" in retriever.docs
     assert not any(p.doc == "dog.txt" for p in retriever.passages)
     assert retriever.search("owls hoot", k=1)[0].doc == "owl.txt"
-    names = [n for n in MilvusStore(uri).client.list_collections() if n.startswith(collection + "__")]
-    assert len(names) == 3  # one generation: the previous one was dropped
+    names = lambda: [n for n in MilvusStore(uri).client.list_collections() if n.startswith(collection + "__")]
+    assert len(names()) == 6  # this generation, and the one it replaced, kept for readers that still hold it
+    assert first.search("cats purr", k=1)[0].doc == "cat.txt"  # such a reader keeps answering
+    write_files(toy_docs, {"hen.txt": "The Hen\n\nHens lay eggs in the straw.\n"})
+    build_index(toy_docs, store=uri, embedder=FakeEmbedder())
+    assert len(names()) == 6  # the first generation is gone now, the second kept
+    assert Retriever.load(store=uri, embedder=FakeEmbedder()).search("hens lay eggs", k=1)[0].doc == "hen.txt"
 
 
 def test_interrupted_save_leaves_previous_generation(server, toy_docs, collection, monkeypatch):
@@ -148,8 +154,8 @@ def test_interrupted_save_leaves_previous_generation(server, toy_docs, collectio
     old = Retriever.load(store=uri, embedder=FakeEmbedder(), check_sources=False)
     assert old.passages == before and old.search("cats purr", k=1)[0].doc == "cat.txt"
     summary = build_index(toy_docs, store=uri, embedder=FakeEmbedder())
-    assert summary.changed == 1
-    assert len([n for n in store.client.list_collections() if n.startswith(collection + "__")]) == 3
+    assert summary.changed == 1  # the leftovers dropped; the new generation and the one it replaced kept
+    assert len([n for n in store.client.list_collections() if n.startswith(collection + "__")]) == 6
     assert "nap" in Retriever.load(store=uri, embedder=FakeEmbedder()).search("cats", k=1)[0].text
 
 

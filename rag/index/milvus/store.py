@@ -1,9 +1,10 @@
 """`MilvusStore`: an index kept in Milvus (the `Store` protocol), saved as a new generation of three
 collections (`rag.index.milvus.schema`) and switched to by moving the alias COLLECTION, so readers
-find the old generation or the new one whole, never a mix; the previous generation is dropped after
-the switch. A build that dies midway leaves its unfinished collections beside the current
-generation, which stays searchable; `check_replaceable` (called by a build under its lock) drops
-them. `lock_path` is a file on this machine: builds on one machine take turns, builds on two
+find the old generation or the new one whole, never a mix. The generation just replaced is kept until
+the next save (a web replica or another process that loaded it keeps answering from it until it
+reloads); older ones are dropped after the switch. A build that dies midway leaves its unfinished
+collections beside the current generation, which stays searchable; `check_replaceable` (called by a
+build under its lock) drops them. `lock_path` is a file on this machine: builds on one machine take turns, builds on two
 machines against one server do not (run them from one place). A collection called COLLECTION that
 is not this store's alias, or a generation without a manifest, is "not a rag index" and is never
 replaced. Does not chunk, embed or search (`MilvusIndex` searches).
@@ -114,12 +115,15 @@ class MilvusStore:
 
     def check_replaceable(self) -> None:
         """Refuses a collection that is not a rag index; drops what crashed builds left (generations
-        other than the current one)."""
+        after the current one) and generations before the one it replaced."""
         current = self._current()
         keep = schema.generation_of(self.where.collection, current) if current else None
-        for name in self._call("listing collections", "list_collections"):
-            g = schema.generation_of(self.where.collection, name)
-            if g is not None and g != keep:
+        names = self._call("listing collections", "list_collections")
+        generations = {name: schema.generation_of(self.where.collection, name) for name in names}
+        previous = max((g for g in generations.values() if g is not None and keep is not None and g < keep),
+                       default=None)
+        for name, g in generations.items():
+            if g is not None and g not in (keep, previous):
                 self._call(f"dropping leftover collection {name!r}", "drop_collection", name)
 
     def load(self) -> MilvusIndex:
@@ -153,7 +157,8 @@ class MilvusStore:
 
     def save(self, manifest: Manifest, passages, vectors: np.ndarray, sentences: np.ndarray,
              texts: Mapping[str, str]) -> MilvusIndex:
-        """Write a new generation, switch the alias to it, drop the previous one; returns it loaded."""
+        """Write a new generation, switch the alias to it, drop the ones before the generation it
+        replaced (which is kept for readers still holding it); returns the new one loaded."""
         passages = tuple(passages)
         texts = {doc: texts[doc] for doc in sorted(texts)}
         _check(passages, vectors, sentences, texts)
@@ -198,8 +203,11 @@ class MilvusStore:
             self._call(f"creating alias {self.where.collection!r}", "create_alias", name, self.where.collection)
         else:
             self._call(f"switching alias {self.where.collection!r}", "alter_alias", name, self.where.collection)
-            for old in (current, schema.sentences_name(current), schema.meta_name(current)):
-                self._call(f"dropping the previous generation {old!r}", "drop_collection", old)
+            replaced = schema.generation_of(self.where.collection, current)
+            for old in self._call("listing collections", "list_collections"):  # kept: the one just replaced
+                g = schema.generation_of(self.where.collection, old)
+                if g is not None and g < replaced:
+                    self._call(f"dropping an older generation's {old!r}", "drop_collection", old)
         return self._index(name, manifest, passages, list(texts), counts, doc_ids)
 
 
