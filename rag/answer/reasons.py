@@ -37,7 +37,8 @@ def refusal(question: str, passages: Sequence[Passage], background: Callable[[st
         return f"the documents do not say {asked} for {year}"
     text = words(" ".join(p.text for p in passages))
     known = set(text)
-    topic = [n for n in dict.fromkeys(entities(question)) if len(words(n)) and set(words(n)) <= known
+    names = (re.sub(r"['’]s?$", "", n) for n in entities(question))  # "Croatia's" -> "Croatia"
+    topic = [n for n in dict.fromkeys(names) if len(words(n)) and set(words(n)) <= known
              and not (background and background(n)) and n.lower() not in ("i", "a")]
     if topic:
         return f"the documents mention {_join(topic)} but not {asked}"

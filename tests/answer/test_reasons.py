@@ -51,3 +51,9 @@ def test_a_refusal_for_a_year_no_document_is_of(monkeypatch):
 def test_a_refusal_has_no_scores():
     reason = refusal("How much money has Japan contributed to the PfP Trust Fund?", [FUND])
     assert not any(ch.isdigit() for ch in reason), reason
+
+
+def test_a_name_is_mentioned_without_its_possessive(monkeypatch):
+    monkeypatch.setattr(reasons, "indirect", lambda q: "how much Japan gave")
+    assert refusal("How much did the PfP Trust Fund's donors give?", [FUND]) == \
+        "the documents mention PfP Trust Fund but not how much Japan gave"
