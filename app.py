@@ -67,18 +67,11 @@ EXAMPLES = [
 ]
 
 
-def document_passages(searcher):
-    """A passage of each document (its first, whose title and year the document filter shows): a big
-    index's retriever reads only those, not every passage."""
-    first = getattr(searcher, "first_passages", None)
-    return first() if first is not None else searcher.passages
-
-
 def build_demo(pipeline: Pipeline) -> gr.Blocks:
     """The Blocks app around one shared `pipeline`."""
 
     def docs_update():
-        return gr.update(choices=doc_choices(document_passages(pipeline.retriever)))
+        return gr.update(choices=doc_choices(pipeline.retriever.first_passages()))
 
     def index_info() -> str:
         status = pipeline.indexing
@@ -178,7 +171,7 @@ def build_demo(pipeline: Pipeline) -> gr.Blocks:
                         k = gr.Slider(1, 10, value=DEFAULT_K, step=1, label="Passages to retrieve")
                         mode = gr.Radio(list(MODES), value=DEFAULT_MODE, label="Retrieval mode",
                                         info="hybrid = meaning + keywords; dense = meaning; bm25 = keywords")
-                        doc = gr.Dropdown(doc_choices(document_passages(pipeline.retriever)), value=ALL_DOCS, label="Only this document")
+                        doc = gr.Dropdown(doc_choices(pipeline.retriever.first_passages()), value=ALL_DOCS, label="Only this document")
                     with gr.Accordion("Add your own documents", open=False):
                         # A short label: a long one wraps onto Gradio's "Drop File Here" text in the box.
                         files = gr.File(file_count="multiple", type="filepath", elem_id="upload", height=120,

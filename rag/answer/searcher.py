@@ -55,5 +55,9 @@ class Searcher(Protocol):
     def source_file(self, doc: str) -> Path | None:
         """The original file of searched document `doc` (inside its documents folder), or None."""
 
+    def first_passages(self) -> list[Passage]:
+        """Each document's first passage, in index order (what a list of the documents with their
+        titles and years needs, without reading every passage of a big index)."""
+
     def clear_cache(self) -> None:
         """Forget cached question vectors (so a benchmark measures encoding too)."""

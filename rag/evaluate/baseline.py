@@ -90,5 +90,8 @@ class NaiveRetriever:
     def source_file(self, doc: str) -> Path | None:
         return file_inside(self.folder, doc) if doc in self.docs else None
 
+    def first_passages(self) -> list[Passage]:
+        return [next(p for p in self.passages if p.doc == doc) for doc in dict.fromkeys(p.doc for p in self.passages)]
+
     def clear_cache(self) -> None:
         """Nothing is cached."""

@@ -53,7 +53,7 @@ class LocalIndex:
     sentence_vectors: SentenceVectors = field(repr=False)
     texts: DocumentTexts = field(repr=False)  # doc -> the text its spans index into
     records: PassageRecords = field(repr=False)
-    alias_groups: tuple | None = field(default=None, repr=False)  # found when saved; None: an older index
+    groups: tuple | None = field(default=None, repr=False)  # other names, found when saved; None: an older index
 
     _recent: dict = field(default_factory=dict, repr=False, compare=False)  # vector -> `_near`, a few
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -167,6 +167,9 @@ class LocalIndex:
         near = np.sort(np.fromiter(near, dtype=np.int64, count=len(near)))
         scores = self.sentence_vectors.best_of(vector, near)
         return [(int(near[j]), float(scores[j])) for j in ann.best(scores, n, floor=-1.0)]
+
+    def saved_aliases(self) -> tuple | None:
+        return self.groups
 
     def document_text(self, doc: str) -> str | None:
         return self.texts.get(doc)

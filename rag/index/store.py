@@ -92,6 +92,10 @@ class Index(Protocol):
     def term_stats(self) -> TermStats:
         """Document frequencies of the BM25 terms."""
 
+    def saved_aliases(self) -> tuple | None:
+        """The other names the documents use, as found when the index was saved
+        (`rag.index.alias_groups`), or None when it was saved without them (found on first use)."""
+
     def document_text(self, doc: str) -> str | None:
         """The text document `doc` was indexed from (what its converter extracted; spans index into
         it), or None for a document not in the index."""

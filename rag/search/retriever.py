@@ -84,7 +84,7 @@ class Retriever:
     def aliases(self) -> Aliases:
         """Other names for what the documents name ("ASEM", "Finnish"): as the index saved them, else
         found on first use (reading every passage: about a minute for a million)."""
-        saved = getattr(self.index, "alias_groups", None)  # a local index's (not part of the `Index` protocol)
+        saved = self.index.saved_aliases()
         if saved is not None:
             return Aliases(saved)
         if len(self.docs) == 1 + int(np.count_nonzero(np.diff(self._doc_ids))):  # each document's passages together

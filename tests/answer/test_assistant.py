@@ -159,6 +159,8 @@ def test_without_source_text_nothing_verifies_so_it_abstains(good_citation):
         name_share = lambda self, passage, needed: 1.0  # noqa: E731
         named_years = lambda self, question: set()  # noqa: E731
         document_text = lambda self, doc: None  # noqa: E731
+        source_file = lambda self, doc: None  # noqa: E731
+        first_passages = lambda self: [good_citation.passage]  # noqa: E731
         clear_cache = lambda self: None  # noqa: E731
 
     assistant = Assistant(Bare())

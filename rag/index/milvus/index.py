@@ -190,6 +190,9 @@ class MilvusIndex:
         has = self.sentence_counts > 0
         return matrix, np.concatenate([[0], np.cumsum(self.sentence_counts)[:-1]])[has].astype(np.int64), has
 
+    def saved_aliases(self) -> tuple | None:
+        return None  # not kept in Milvus yet: the retriever finds them from the passages on first use
+
     def document_text(self, doc: str) -> str | None:
         number = self._numbers.get(doc) if isinstance(doc, str) else None
         if number is None:
