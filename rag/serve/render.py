@@ -41,6 +41,7 @@ def answer_json(answer: Answer) -> dict:
     return {
         "question": answer.question, "original_question": answer.original_question, "answer": answer.text,
         "abstained": answer.abstained, "reason": answer.reason,
+        "score": answer.score,  # the best quoted sentence's relevance (what abstention weighs); not in `reason`
         "citations": [{"n": c.n, "doc": c.doc, "heading": list(c.passage.heading), "start": c.start, "end": c.end,
                        "page": c.page, "quote": c.quote, "paragraph": c.passage.text, "score": c.passage.score}
                       for c in answer.citations],

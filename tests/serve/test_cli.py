@@ -309,7 +309,7 @@ def test_json_shapes_are_the_documented_contract(toy_index, capsys, fake_model):
     assert found["passages"] and all(set(p) == PASSAGE_KEYS for p in found["passages"])
     assert main(["ask", "What do cats chase?", "--index", str(toy_index), "--json"]) == 0
     answer = json.loads(capsys.readouterr().out)
-    assert set(answer) == {"question", "original_question", "answer", "abstained", "reason", "citations", "passages"}
+    assert set(answer) == {"question", "original_question", "answer", "abstained", "reason", "score", "citations", "passages"}
     assert all(set(p) == PASSAGE_KEYS for p in answer["passages"])
     assert answer["citations"] and all(
         set(c) == {"n", "doc", "heading", "start", "end", "page", "quote", "paragraph", "score"}

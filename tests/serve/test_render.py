@@ -162,6 +162,7 @@ def test_answer_json_carries_every_citation_field_and_is_serialisable():
     data = json.loads(json.dumps(render.answer_json(answer)))
     assert data["question"] == "What is the claim (standalone)?" and data["original_question"] == "And the claim?"
     assert data["answer"] == answer.text and data["abstained"] is False and data["reason"] == ""
+    assert data["score"] == answer.score  # the relevance score is in the JSON, never in the reason
     [c] = data["citations"]
     cit = answer.citations[0]
     assert c == {"n": 1, "doc": cit.doc, "heading": list(cit.passage.heading), "start": cit.start, "end": cit.end,
