@@ -164,19 +164,23 @@ def test_the_ray_option(tmp_path, capsys):
 
 
 @pytest.mark.e2e
-def test_cli_starts_a_quiet_local_ray_and_stops_it(tmp_path):
-    """`rag index DOCS --ray` with the real model: its own local Ray, nothing printed but the summary."""
+@pytest.mark.parametrize("store", ["index", "milvus"])
+def test_cli_starts_a_quiet_local_ray_and_stops_it(tmp_path, store):
+    """`rag index DOCS --ray` with the real model, into the local index or a Milvus Lite file: its own
+    local Ray, nothing printed but the summary."""
     docs = write_files(tmp_path / "docs", TOY_FILES)
+    where = ["--index", str(tmp_path / "index")] if store == "index" else ["--store", f"milvus:{tmp_path / 'm.db'}"]
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.run([sys.executable, "-m", "rag.serve.cli", "index", str(docs), "--index",
-                           str(tmp_path / "index"), "--ray"], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-m", "rag.serve.cli", "index", str(docs), *where, "--ray"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 1 and "6 files, 10 passages, 10 embedded; 6 added" in lines[0], proc.stdout
-    manifest = json.loads((tmp_path / "index" / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["model"] == "all-MiniLM-L6-v2"
+    from rag.index.factory import open_store
+
+    manifest = open_store(where[1]).read_manifest()
+    assert manifest.model == "all-MiniLM-L6-v2" and manifest.passages == 10
 
 
 @pytest.mark.e2e
