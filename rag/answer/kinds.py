@@ -175,6 +175,9 @@ def holds(asked: Asked, sentence: str, before: str = "", context: str = "") -> b
     found = [(text, kind) for text, kind in entities_in(sentence) if kind in _KINDS[asked.kind] and new(text)]
     if asked.kind == "person" and asked.role:
         return any(_next_to(sentence, text, asked.role) for text, _ in found)
+    if asked.kind == "person":  # "Who succeeded Morikawa?": not "Mr. Morikawa Toru", who is the one named
+        named = {w.lower() for w in re.findall(r"\b[A-Z][\w'-]+", asked.question)[1:]}
+        found = [(text, kind) for text, kind in found if not (set(words(text)) - _TITLE) & named]
     return bool(found)
 
 

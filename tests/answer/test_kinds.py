@@ -86,6 +86,8 @@ def test_a_count_in_the_sentence_after_its_subject():
 def test_who_succeeded_x_needs_a_person_other_than_x(sentence, expected):
     asked = asked_for("Who succeeded Morikawa Toru as Executive Director of ASEF?")
     assert holds(asked, sentence) is expected
+    # X named by part of the name only is still X ("Mr. Morikawa Toru" is not someone other than "Morikawa")
+    assert holds(asked_for("Who succeeded Morikawa as Executive Director?"), sentence) is expected
 
 
 @pytest.mark.parametrize("sentence, expected", [
