@@ -37,15 +37,13 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.errors import IndexStateError
 from rag.index import alias_groups, ann, compact, lexical, records
 from rag.index.flat import LocalIndex
 from rag.index.generations import (  # noqa: F401 - the file names and lock path, for callers of this store
     ALIASES, BM25, DENSE, DOCUMENTS, MANIFEST, MAP_BYTES, PASSAGE_TABLE, PASSAGES, SENTENCE_ROWS, SENTENCE_SCALES, SENTENCES,
     TEXT_OFFSETS, TEXTS, VerifiedFile, check_replaceable, leftovers, lock_path, read_generation, settle, swap_in,
 )
-from rag.index.store import FORMAT_VERSION, Manifest
-from rag.ingest.sentences import split_sentences
+from rag.index.store import FORMAT_VERSION, Manifest, check_contents
 
 _LIBRARIES = ("rag-assistant", "faiss-cpu", "sentence-transformers", "bm25s", "langchain-text-splitters")
 
@@ -90,12 +88,6 @@ def library_versions() -> dict:
     return {name: version(name) for name in _LIBRARIES}
 
 
-def sentence_rows(passages) -> np.ndarray:
-    """Where each passage's sentence vectors start (one more entry than passages)."""
-    counts = [len(split_sentences(p.text)) for p in passages]
-    return np.concatenate([[0], np.cumsum(counts, dtype=np.int64)]).astype(np.int64)
-
-
 def save(index_dir: str | Path, manifest: Manifest, passages, vectors: np.ndarray,
          sentences: np.ndarray, texts: Mapping[str, str], *, ann_threshold: int | None = None,
          approximate: str = "ivf") -> LocalIndex:
@@ -107,18 +99,8 @@ def save(index_dir: str | Path, manifest: Manifest, passages, vectors: np.ndarra
     import faiss
 
     index_dir, passages = Path(index_dir), tuple(passages)
-    if len(passages) != len(vectors):
-        raise IndexStateError(f"{len(passages)} passages but {len(vectors)} vectors")
     texts = {doc: texts[doc] for doc in sorted(texts)}
-    missing = sorted({p.doc for p in passages} - set(texts))
-    if missing:
-        raise IndexStateError(f"no text for {len(missing)} document(s) with passages ({', '.join(missing[:3])})")
-    wrong = next((p for p in passages if texts[p.doc][p.start:p.end] != p.text), None)
-    if wrong is not None:
-        raise IndexStateError(f"passage {wrong.id} is not the span {wrong.start}:{wrong.end} of its document's text")
-    rows = sentence_rows(passages)
-    if rows[-1] != len(sentences):
-        raise IndexStateError(f"{rows[-1]} sentences in the passages but {len(sentences)} sentence vectors")
+    rows = check_contents(passages, vectors, sentences, texts)
     kind = ann.kind_for(len(passages), ann_threshold, approximate)
     index_dir.parent.mkdir(parents=True, exist_ok=True)
     settle(index_dir)

@@ -25,6 +25,7 @@ import numpy as np
 
 from rag.errors import IndexStateError
 from rag.index.lexical import TermStats
+from rag.ingest.sentences import split_sentences
 from rag.types import Passage
 
 FORMAT_VERSION = 5  # 4: the documents' texts are stored; 5: tables to read them lazily, int8 sentence vectors, ANN
@@ -124,6 +125,31 @@ class Store(Protocol):
              sentences: np.ndarray, texts: Mapping[str, str]) -> Index:
         """Replace the index at the location whole (readers see the old one or the new one); `texts`
         holds every indexed document's text by document."""
+
+
+def sentence_rows(passages: Sequence[Passage]) -> np.ndarray:
+    """Where each passage's sentence vectors start (one more entry than passages)."""
+    counts = [len(split_sentences(p.text)) for p in passages]
+    return np.concatenate([[0], np.cumsum(counts, dtype=np.int64)]).astype(np.int64)
+
+
+def check_contents(passages: Sequence[Passage], vectors: np.ndarray, sentences: np.ndarray,
+                   texts: Mapping[str, str]) -> np.ndarray:
+    """What every `Store.save` checks first: a vector per passage, every passage the exact span of its
+    document's text, a sentence vector per sentence. IndexStateError names the first misfit; returns
+    `sentence_rows(passages)`."""
+    if len(passages) != len(vectors):
+        raise IndexStateError(f"{len(passages)} passages but {len(vectors)} vectors")
+    missing = sorted({p.doc for p in passages} - set(texts))
+    if missing:
+        raise IndexStateError(f"no text for {len(missing)} document(s) with passages ({', '.join(missing[:3])})")
+    wrong = next((p for p in passages if texts[p.doc][p.start:p.end] != p.text), None)
+    if wrong is not None:
+        raise IndexStateError(f"passage {wrong.id} is not the span {wrong.start}:{wrong.end} of its document's text")
+    rows = sentence_rows(passages)
+    if rows[-1] != len(sentences):
+        raise IndexStateError(f"{rows[-1]} sentences in the passages but {len(sentences)} sentence vectors")
+    return rows
 
 
 UNREADABLE = {"sha256": "", "bytes": -1}  # the fingerprint of a file that could not be read (OSError)

@@ -22,11 +22,11 @@ import numpy as np
 
 from rag.errors import IndexStateError
 from rag.index import compact, lexical
-from rag.index.local import library_versions, sentence_rows
+from rag.index.local import library_versions
 from rag.index.milvus import schema
 from rag.index.milvus.client import CALL_TIMEOUT, connect, failing, parse
 from rag.index.milvus.index import MAX_LIMIT, MilvusIndex, iterate
-from rag.index.store import FORMAT_VERSION, Manifest
+from rag.index.store import FORMAT_VERSION, Manifest, check_contents
 
 BATCH_BYTES = 8 << 20  # bytes of rows one insert sends
 
@@ -161,8 +161,8 @@ class MilvusStore:
         replaced (which is kept for readers still holding it); returns the new one loaded."""
         passages = tuple(passages)
         texts = {doc: texts[doc] for doc in sorted(texts)}
-        _check(passages, vectors, sentences, texts)
-        rows = sentence_rows(passages)
+        rows = check_contents(passages, vectors, sentences, texts)
+        _check_lengths(passages)
         counts = np.diff(rows)
         current = self._current()
         taken = [schema.generation_of(self.where.collection, n) for n in self._call("listing collections", "list_collections")]
@@ -211,19 +211,8 @@ class MilvusStore:
         return self._index(name, manifest, passages, list(texts), counts, doc_ids)
 
 
-def _check(passages, vectors, sentences, texts) -> None:
-    """IndexStateError unless the passages, vectors, sentence vectors and texts fit each other."""
-    if len(passages) != len(vectors):
-        raise IndexStateError(f"{len(passages)} passages but {len(vectors)} vectors")
-    missing = sorted({p.doc for p in passages} - set(texts))
-    if missing:
-        raise IndexStateError(f"no text for {len(missing)} document(s) with passages ({', '.join(missing[:3])})")
-    wrong = next((p for p in passages if texts[p.doc][p.start:p.end] != p.text), None)
-    if wrong is not None:
-        raise IndexStateError(f"passage {wrong.id} is not the span {wrong.start}:{wrong.end} of its document's text")
-    rows = sentence_rows(passages)
-    if rows[-1] != len(sentences):
-        raise IndexStateError(f"{rows[-1]} sentences in the passages but {len(sentences)} sentence vectors")
+def _check_lengths(passages) -> None:
+    """IndexStateError for a passage too long for a Milvus VARCHAR with its analysed text."""
     long = next((p for p in passages if len(p.text.encode("utf-8")) > schema.MAX_VARCHAR // 2), None)
     if long is not None:
         raise IndexStateError(f"passage {long.id} is longer than a Milvus VARCHAR holds with its analysed text")
