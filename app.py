@@ -32,7 +32,6 @@ from pathlib import Path
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("GRPC_VERBOSITY", "NONE")  # gRPC's C core logs (fork notes, keepalive throttling) off the console; failures still raise
 
 import gradio as gr  # noqa: E402
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.errors import RagError
-from rag.index.factory import CLUSTER_EXTRA
+from rag.index.factory import CLUSTER_EXTRA, quiet_grpc
 from rag.index.sources import Scan, scan_file
 
 EMBED_STEP = 256  # texts per actor call (the in-process build's progress step)
@@ -39,6 +39,7 @@ WAIT_S = 0.2  # how often the finished reading tasks are gathered
 
 
 def _ray():
+    quiet_grpc()
     try:
         import ray
     except ImportError:

@@ -8,6 +8,7 @@ one-line `RagError` naming it. Does not connect to anything or read an index.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from rag.errors import RagError
@@ -16,6 +17,12 @@ from rag.index.store import Store
 
 MILVUS = "milvus:"
 CLUSTER_EXTRA = "pip install -e '.[cluster]'"
+
+
+def quiet_grpc() -> None:
+    """Keep gRPC's C-core log lines (fork notes, keepalive throttling) off the console: set before
+    grpc is first imported (by pymilvus or ray); failures still raise. A value already set is kept."""
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
 
 def is_uri(location: object) -> bool:
@@ -28,6 +35,7 @@ def open_store(location: str | Path | Store) -> Store:
     if not isinstance(location, (str, Path)):
         return location
     if is_uri(location):
+        quiet_grpc()
         try:
             import pymilvus  # noqa: F401 - the cluster extra, checked here so a missing one is named at once
             from rag.index.milvus import MilvusStore

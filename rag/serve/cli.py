@@ -200,7 +200,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a model name that is not on this machine fails at once
-    os.environ.setdefault("GRPC_VERBOSITY", "NONE")  # gRPC's C core logs (fork notes, keepalive throttling) off the console; failures still raise
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "store", None):  # an index elsewhere takes the place of --index

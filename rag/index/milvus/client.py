@@ -20,7 +20,6 @@ from pathlib import Path
 
 from rag.errors import RagError
 
-os.environ.setdefault("GRPC_VERBOSITY", "NONE")  # gRPC's C core logs (fork notes, keepalive throttling) off the console, before grpc loads; failures still raise
 
 CONNECT_TIMEOUT = 5.0  # seconds to reach the server before giving up
 CALL_TIMEOUT = 300.0  # seconds for one call (a big insert or index build may take a while)
