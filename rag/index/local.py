@@ -79,13 +79,14 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def library_versions() -> dict:
+def library_versions(extra: tuple[str, ...] = ()) -> dict:
+    """The installed version of each library an index depends on (and of `extra` ones), None if absent."""
     def version(name: str) -> str | None:
         try:
             return metadata.version(name)
         except metadata.PackageNotFoundError:
             return None
-    return {name: version(name) for name in _LIBRARIES}
+    return {name: version(name) for name in _LIBRARIES + tuple(extra)}
 
 
 def save(index_dir: str | Path, manifest: Manifest, passages, vectors: np.ndarray,

@@ -16,7 +16,6 @@ import json
 import threading
 from collections.abc import Mapping
 from dataclasses import asdict, fields
-from importlib import metadata
 
 import numpy as np
 
@@ -172,7 +171,7 @@ class MilvusStore:
         analysed = [" ".join(tokens) for tokens in lexical.tokenize(contexts)] if passages else []
         stats = lexical.term_stats(lexical.build(contexts))
         manifest = Manifest(**{**asdict(manifest), "passages": len(passages), "checksums": {},
-                               "versions": {**library_versions(), **_versions()}, "format_version": FORMAT_VERSION})
+                               "versions": library_versions(("pymilvus", "milvus-lite")), "format_version": FORMAT_VERSION})
         sentences = compact.decode(*compact.encode(sentences)) if len(sentences) else sentences  # as stored locally
         dim = manifest.dim
         with failing(self.where, f"writing generation {name!r}"):
@@ -217,11 +216,3 @@ def _check_lengths(passages) -> None:
     if long is not None:
         raise IndexStateError(f"passage {long.id} is longer than a Milvus VARCHAR holds with its analysed text")
 
-
-def _versions() -> dict:
-    def version(name: str) -> str | None:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return None
-    return {name: version(name) for name in ("pymilvus", "milvus-lite")}
