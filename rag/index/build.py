@@ -193,8 +193,8 @@ def build_index(
     reads, chunks and embeds on Ray workers (`rag.index.distributed`), for the same index: True or ""
     a local Ray (one worker per core), an address (`ray://HOST:10001`, `HOST:6379`, "auto") a cluster;
     a Ray this process is already connected to is used as it is."""
-    return update_index(docs, store if store is not None else index_dir, model=model, chunk_size=chunk_size, chunk_overlap=chunk_overlap,
-                        embedder=embedder, progress=progress, lock_timeout=lock_timeout,
+    return update_index(docs, store if store is not None else index_dir, model=model, chunk_size=chunk_size,
+                        chunk_overlap=chunk_overlap, embedder=embedder, progress=progress, lock_timeout=lock_timeout,
                         max_file_bytes=max_file_bytes, extra_docs=extra_docs, ray=ray)[0]
 
 
