@@ -6,7 +6,10 @@ One question goes: follow-up rewriting from the conversation (`followup`) -> pas
 (`compose.choose`) -> the evidence checks (`evidence`), which may abstain with a reason in plain
 words (`reasons`) -> the cited answer, every quote verified against the source text
 (`compose.compose`). An optional `Generator` (`generate`) writes the text instead; its sentences go
-through the same verification. Does not build indexes or render anything.
+through the same verification. An optional reader (`reader`: a cross-encoder) reranks the passages
+first, from `READER_POOL` times as many, and reads each candidate sentence: its probability is blended
+into the sentence's relevance, and a sentence it scores under `READER_ANSWERS` is not quoted as the
+answer (none left: an abstention). Does not build indexes or render anything.
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ from rag.answer.evidence import EvidenceCheck, context
 from rag.answer.followup import rewrite
 from rag.answer.generate import Generator, verified_answer
 from rag.answer.kinds import Asked, asked_for, holds, with_other_names
+from rag.answer.reader import Reader, as_reader, rerank
 from rag.answer.reasons import refusal
 from rag.answer.score import Candidate, candidates, score
 from rag.answer.searcher import Searcher
+from rag.answer import weights
 from rag.query import clean_history, make_query
-from rag.settings import DEFAULT_INDEX, DEFAULT_K, DEFAULT_MODE
+from rag.settings import DEFAULT_INDEX, DEFAULT_K, DEFAULT_MODE, MAX_K
 from rag.types import Answer, Citation, Passage, Query
 
 
@@ -32,9 +37,13 @@ class Assistant:
     """Answers questions over one searcher. Load once, ask many times (thread-safe for reads)."""
 
     def __init__(self, retriever: Searcher, *, k: int = DEFAULT_K, mode: str = DEFAULT_MODE,
-                 generator: Generator | None = None, min_relevance: float | None = None):
+                 generator: Generator | None = None, min_relevance: float | None = None,
+                 reader: Reader | str | object | None = None):
+        """`reader`: a sentence-transformers CrossEncoder's name or folder (loaded on first use, from
+        local files only), an object with `predict(pairs)`, or a `Reader`; None answers without one."""
         self.retriever = retriever
         self.k, self.mode, self.generator = k, mode, generator
+        self.reader = as_reader(reader)
         self.evidence = EvidenceCheck(retriever, min_relevance)
 
     @classmethod
@@ -65,19 +74,19 @@ class Assistant:
         years = {y for y in self.retriever.years.values() if y}
         standalone = rewrite(original, history, background=self.evidence.background, doc_years=years)
         query = replace(query, text=standalone)
-        passages = self._retrieve(query)
+        passages = self._read(query)
         if not passages:
             return Answer.abstain(standalone, reason="no passage matched", original_question=original)
         if self.generator is not None:
             return verified_answer(self.generator, standalone, original, passages, self.retriever.document_text)
-        ranked = score(self.retriever, standalone, candidates(passages))
+        ranked = score(self.retriever, standalone, candidates(passages), self.reader)
         aliases = self.retriever.aliases
         asked = with_other_names(asked_for(standalone), aliases.expand) if aliases is not None else asked_for(standalone)
         years = self.retriever.named_years(standalone)
         chosen = self._choose(ranked, years, asked, query)
         best = round(max(c.relevance for c in chosen), 4) if chosen else 0.0
         unknown = self.evidence.unmentioned(standalone, chosen or ranked[:1]) if ranked else ""
-        gap = unknown or self.evidence.gap(standalone, chosen)
+        gap = unknown or self.evidence.gap(standalone, chosen) or self._unread(chosen)
         if gap:
             reason = unknown or refusal(standalone, passages, self.evidence.background, self._year(years, query))
             return Answer.abstain(standalone, reason=reason, original_question=original, passages=tuple(passages),
@@ -92,13 +101,35 @@ class Assistant:
             ranked = [c for c in ranked if c.passage.year == year or str(year) in c.text]
         if not ranked:
             return []
-        return choose(ranked, years, lambda c: holds(asked, c.text, c.before, context(c)), self.evidence.min_relevance,
-                      self.evidence.names_all(asked.question), asked.strict)
+        def answers(c: Candidate) -> bool:
+            return holds(asked, c.text, c.before, context(c)) and self._answers(c)
+
+        return choose(ranked, years, answers, self.evidence.min_relevance, self.evidence.names_all(asked.question),
+                      asked.strict)
+
+    @staticmethod
+    def _answers(c: Candidate) -> bool:
+        """Whether the reader, if any, scores the sentence as an answer."""
+        return c.answerable is None or c.answerable >= weights.READER_ANSWERS
+
+    def _unread(self, chosen: list[Candidate]) -> str:
+        """Why the reader finds no answer among the quoted sentences, or ''."""
+        if self.reader is None or any(self._answers(c) for c in chosen):
+            return ""
+        return "the reader scores no quoted sentence as an answer"
 
     @staticmethod
     def _year(years: set[int], query: Query) -> int | None:
         """The one document year the question asks about (not when a year filter already applies)."""
         return next(iter(years)) if len(years) == 1 and query.year is None and query.doc is None else None
+
+    def _read(self, query: Query) -> list[Passage]:
+        """The passages for `query`; with a reader, the best `query.k` by the reader of `READER_POOL`
+        times as many."""
+        if self.reader is None:
+            return self._retrieve(query)
+        pool = self._retrieve(replace(query, k=min(MAX_K, max(query.k, weights.READER_POOL * query.k))))
+        return rerank(self.reader, query.text, pool)[:query.k]
 
     def _retrieve(self, query: Query) -> list[Passage]:
         """The passages for `query`; asked about two or more years, the best of each year's in turn."""

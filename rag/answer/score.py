@@ -6,7 +6,9 @@ term only in its section heading, or in the sentence before one that opens with 
 `W_SECTION`); plus the share of the question's adjacent term pairs it holds in order, whether it
 holds the kind of thing asked for that the question does not already give, the passage's rank, and
 the share of the question's names its passage mentions. Other names for what the documents name
-match ("ASEM" ~ "Asia-Europe Meeting"). Does not choose, check or compose.
+match ("ASEM" ~ "Asia-Europe Meeting"). With a reader (`rag.answer.reader`), the relevance is blended
+with the reader's probability that the sentence (after the one before it, when it opens with a
+pronoun) answers the question, `READER_WEIGHT` of it. Does not choose, check or compose.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from rag.answer.question import offers, question_type
+from rag.answer.reader import Reader, answerability
 from rag.answer.searcher import Searcher
 from rag.answer import weights
 from rag.index import lexical
@@ -43,6 +46,7 @@ class Candidate:
     relevance: float = 0.0  # the part of the score that says the sentence is about the question
     before: str = ""  # the previous sentence, when this one opens with a pronoun ("It currently comprises ...")
     dense: bool = False  # whether a sentence vector took part in the relevance
+    answerable: float | None = None  # the reader's probability that it answers the question (None: no reader)
 
 
 def candidates(passages: Sequence[Passage]) -> list[Candidate]:
@@ -70,8 +74,8 @@ def term_weights(searcher: Searcher, text: str) -> dict[str, float]:
     return {t: stats.idf(t) if stats is not None else 1.0 for t in set(lexical.tokenize([text])[0])}
 
 
-def score(searcher: Searcher, question: str, found: list[Candidate]) -> list[Candidate]:
-    """`found` scored against `question`, best first."""
+def score(searcher: Searcher, question: str, found: list[Candidate], reader: Reader | None = None) -> list[Candidate]:
+    """`found` scored against `question`, best first; with `reader`, each relevance blended with its answerability."""
     terms = term_weights(searcher, question)
     total = sum(terms.values()) or 1.0
     qtokens = lexical.tokenize([question])[0]
@@ -86,6 +90,9 @@ def score(searcher: Searcher, question: str, found: list[Candidate]) -> list[Can
     n = len(found)
     tokens = lexical.tokenize([expand(c.text) for c in found] + [expand(c.before) for c in found]
                               + [expand(c.passage.heading[-1]) if c.passage.heading else "" for c in found]) if n else []
+    readings: list[float | None] = [None] * n
+    if reader is not None and n:
+        readings = answerability(reader, question, [f"{c.before} {c.text}" if c.before else c.text for c in found])
     scored = []
     for i, (c, cos) in enumerate(zip(found, similarity)):
         key = (c.passage.doc, c.passage.start)
@@ -99,9 +106,12 @@ def score(searcher: Searcher, question: str, found: list[Candidate]) -> list[Can
                       for t, w in terms.items()) / total
         type_ok = 1.0 if offers(qtype, c.text, question) else 0.0
         relevance = weights.W_DENSE * (cos or 0.0) + weights.W_LEXICAL * overlap
+        if readings[i] is not None:
+            relevance = (1 - weights.READER_WEIGHT) * relevance + weights.READER_WEIGHT * readings[i]
         total_score = (relevance + weights.W_BIGRAM * pairs + weights.W_TYPE * type_ok + weights.W_RANK / (1 + c.rank)
                        + weights.W_NAMES * named[key])
-        scored.append(replace(c, score=total_score, relevance=relevance, dense=cos is not None))
+        scored.append(replace(c, score=total_score, relevance=relevance, dense=cos is not None,
+                              answerable=readings[i]))
     scored.sort(key=lambda c: (-c.score, c.rank, c.start))
     return scored
 

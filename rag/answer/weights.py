@@ -31,3 +31,11 @@ MIN_RELEVANCE = 0.44
 TYPO_EDITS = ((9, 2), (5, 1))
 
 MIN_SUPPORT = 0.5  # share of a generated sentence's content terms that its cited sentence must hold
+
+# The optional reader (`rag.answer.reader`): a cross-encoder's logit for (question, text), as a
+# probability (its sigmoid), so that it is on the scale of a relevance and needs no calibration of its own.
+READER_POOL = 3  # the reader reranks this many times k retrieved passages (at most MAX_K) and keeps the best k
+READER_WEIGHT = 0.5  # a sentence's relevance is (1 - this) x its relevance + this x the reader's probability:
+#                      one the reader rules out keeps half its relevance (under MIN_RELEVANCE unless it had twice
+#                      that); one it is sure of gains half the way to 1 (the seeds' answers have about 0.5-1.2)
+READER_ANSWERS = 0.5  # a sentence the reader gives a lower probability (a logit under 0) is not quoted as the answer
