@@ -1,4 +1,4 @@
-"""The web chat: `python app.py [--host H] [--port P] [--docs DIR] [--index DIR]`.
+"""The web chat: `python app.py [--host H] [--port P] [--docs DIR] [--index DIR] [--reader NAME_OR_PATH]`.
 
 Loads the model and the index once for every session and serves a Gradio chat on 127.0.0.1:7860 (or
 GRADIO_SERVER_PORT). The first start builds the index, with progress on the console; a later start
@@ -243,6 +243,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--store", default=None, metavar="URI", help="where the index is instead of --index: "
                         "milvus://HOST:PORT/COLLECTION (a Milvus server; token from $MILVUS_TOKEN) or "
                         "milvus:PATH.db (Milvus Lite)")
+    parser.add_argument("--reader", default=None, metavar="NAME_OR_PATH", help="a sentence-transformers CrossEncoder "
+                        "(a folder, or a name in the Hugging Face cache) that reranks passages and reads which "
+                        "sentences answer (rag.answer.reader)")
     args = parser.parse_args(argv)
     if args.store:
         args.index = args.store
@@ -258,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         serve_threads()
         pipeline = Pipeline.open(args.index, args.docs, uploads=uploads_folder(args.docs), keep_model=True,
-                                 progress=console_progress(), background=True)
+                                 progress=console_progress(), background=True, reader=args.reader)
         pipeline.warm_up()
     except RagError as exc:
         print(f"app: error: {exc}", file=sys.stderr)

@@ -7,7 +7,8 @@ restarted after a crash answers from the index it had while it catches up). `sea
 every question once (`rag.query`) and hand the checked `Query` down. `refresh` rebuilds after the
 documents changed, warms the new index up and swaps it in under a lock while questions keep being
 answered from the old one; `refresh_in_background` does the same on one background thread at a lower
-priority (`rag.index.background`) and returns at once, and `indexing` says how far it got. The CLI,
+priority (`rag.index.background`) and returns at once, and `indexing` says how far it got. An
+optional reader (`rag.answer.reader`) is made once and shared by every assistant a refresh makes. The CLI,
 the web app, `rag eval` and the calibration script go through here and nothing below it. Does not
 parse arguments, render, or hold any retrieval or answering logic.
 """
@@ -23,6 +24,7 @@ from typing import Literal, NamedTuple
 
 from rag.answer.assistant import Assistant
 from rag.answer.generate import Generator, OpenAICompatible  # noqa: F401 - for `rag ask --llm`
+from rag.answer.reader import Reader, as_reader
 from rag.answer.searcher import Searcher
 from rag.answer.weights import MIN_RELEVANCE  # noqa: F401 - for the calibration script
 from rag.errors import IndexStateError, RagError
@@ -47,8 +49,9 @@ class Pipeline:
 
     def __init__(self, searcher: Searcher, *, k: int = DEFAULT_K, mode: str = DEFAULT_MODE,
                  generator: Generator | None = None, min_relevance: float = MIN_RELEVANCE,
-                 summary: BuildSummary | None = None):
+                 summary: BuildSummary | None = None, reader: Reader | str | object | None = None):
         self.k, self.mode, self.generator, self.min_relevance = k, mode, generator, min_relevance
+        self.reader = as_reader(reader)  # a name or folder is loaded on the first question (`rag.answer.reader`)
         self.summary = summary  # what the last build did, when this pipeline built
         self.lock = threading.RLock()  # held by a refresh, from the build to the swap
         self._source: _Source | None = None
@@ -59,7 +62,7 @@ class Pipeline:
 
     def _make_pair(self, searcher: Searcher) -> tuple[Searcher, Assistant]:
         return searcher, Assistant(searcher, k=self.k, mode=self.mode, generator=self.generator,
-                                   min_relevance=self.min_relevance)
+                                   min_relevance=self.min_relevance, reader=self.reader)
 
     @classmethod
     def open(cls, index: str | Path = DEFAULT_INDEX, docs: str | Path | None = None, *,
@@ -81,7 +84,9 @@ class Pipeline:
         None: the one the index was built with, if any; False: none, so an index of `docs` alone).
         `store`, when given, is where the index is instead of `index` (a directory, a Milvus URI such as
         `milvus://HOST:PORT/COLLECTION` or `milvus:PATH.db`, or a `Store`; `rag.index.factory`).
-        `options` go to `Pipeline` (k, mode, generator, min_relevance)."""
+        `options` go to `Pipeline` (k, mode, generator, min_relevance, reader)."""
+        if options.get("reader") is not None:  # a reader that is not there is named before any index work
+            options["reader"] = as_reader(options["reader"])
         store = open_store(store if store is not None else index)
         if keep_model and embedder is None:
             embedder = query_embedder(model or DEFAULT_MODEL)

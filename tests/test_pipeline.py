@@ -344,3 +344,41 @@ def test_an_index_of_an_older_format_is_rebuilt_from_its_folder_with_a_note(tmp_
     assert pipeline.docs == ("a.txt",) and "rebuilt" in pipeline.summary.rebuilt_because or pipeline.summary.wrote
     assert len(notes) == 1 and "has format version" in notes[0] and "rebuilding it from" in notes[0]
     assert json.loads(manifest.read_text(encoding="utf-8"))["format_version"] == raw["format_version"] + 1
+
+
+# -- the optional reader ---------------------------------------------------------------------------
+
+class Liking:
+    """A fake cross-encoder: logit +4 for a text holding `liked`, -4 for any other."""
+
+    def __init__(self, liked: str):
+        self.liked, self.asked = liked, 0
+
+    def predict(self, pairs):
+        self.asked += 1
+        return [4.0 if self.liked in text else -4.0 for _, text in pairs]
+
+
+def test_a_reader_reaches_every_assistant_and_outlives_a_refresh(corpus, tmp_path, embedder):
+    liking = Liking("sleeps")
+    pipeline = Pipeline.open(tmp_path / "index", corpus, embedder=embedder, min_relevance=0.3, reader=liking)
+    reader = pipeline.assistant.reader
+    assert reader is pipeline.reader and reader._model is liking
+    answer = pipeline.ask("What do cats do?")
+    assert [c.quote for c in answer.citations] == ["A cat sleeps for most of the day and hunts at night."]
+    assert liking.asked == 2  # the passages, then their sentences
+    (corpus / "otters.md").write_text("# Otters\n\nSea otters hold hands while sleeping.\n", encoding="utf-8")
+    pipeline.refresh()
+    assert pipeline.assistant.reader is reader  # made once, shared by the new index's assistant
+
+
+def test_without_a_reader_the_pipeline_answers_as_before(pipeline):
+    assert pipeline.reader is None and pipeline.assistant.reader is None
+    assert [c.quote for c in pipeline.ask("What do goldfish eat?").citations] == [
+        "Goldfish eat flakes, plankton and tiny shrimp."]
+
+
+def test_a_reader_that_is_not_there_is_named_before_any_index_work(corpus, tmp_path, embedder):
+    with pytest.raises(InputError, match="'nosuch'"):
+        Pipeline.open(tmp_path / "index", corpus, embedder=embedder, reader="nosuch")
+    assert not (tmp_path / "index").exists() and embedder.calls == 0

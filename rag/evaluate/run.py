@@ -36,16 +36,17 @@ def default_index_for(docs: str | Path) -> Path:
 
 def run_eval(qa: str | Path, docs: str | Path, index_dir: str | Path | None = None,
              configs: Sequence[str] = CONFIGS, answers: bool = True, progress: Progress | None = None,
-             on_config: Callable[[dict], None] | None = None) -> dict:
+             on_config: Callable[[dict], None] | None = None, reader: object = None) -> dict:
     """Build (or reuse) the index for `docs`, then score every config on the QA file; `on_config(report)`
-    after each config (report["configs"] holds the finished ones, report["skipped"] config -> why)."""
+    after each config (report["configs"] holds the finished ones, report["skipped"] config -> why).
+    `reader`: the optional reader every config answers with (`rag.answer.reader`)."""
     load_qa(qa, docs)  # a bad QA file is refused before any index work
     unknown = [c for c in configs if c not in CONFIGS]
     if unknown:
         raise RagError(f"unknown config {unknown[0]!r}; choose from {', '.join(CONFIGS)}")
     index_dir = index_dir or default_index_for(docs)  # a directory or a store URI
     # `docs` alone (no uploads folder), so the figures are of that folder; a model loads only to embed something
-    ours = Pipeline.open(index_dir, docs, progress=progress, uploads=False)
+    ours = Pipeline.open(index_dir, docs, progress=progress, uploads=False, reader=reader)
     items = load_qa(qa, docs, ours.retriever.document_text)  # gold spans in the very text the index cites
     report = {"qa": str(qa), "docs": str(docs), "index": str(index_dir), "n": len(items),
               "n_answerable": sum(1 for it in items if it.answers), "n_unanswerable": sum(it.unanswerable for it in items),
@@ -55,7 +56,7 @@ def run_eval(qa: str | Path, docs: str | Path, index_dir: str | Path | None = No
             from rag.evaluate.baseline import NaiveRetriever
 
             try:
-                pipeline, mode = Pipeline(NaiveRetriever(docs, ours.retriever.embedder)), None
+                pipeline, mode = Pipeline(NaiveRetriever(docs, ours.retriever.embedder), reader=ours.reader), None
             except RagError as exc:  # e.g. langchain-community not installed: the other configs still count
                 report["skipped"][config] = str(exc)
                 if on_config:

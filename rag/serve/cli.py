@@ -2,8 +2,8 @@
 
   rag index [DOCS] [--index DIR | --store URI] [--model NAME] [--lock-timeout S] [--max-file-mb MB] [--ray [ADDRESS]]   build or update (incremental; --ray: on Ray workers)
   rag search QUESTION [-k N] [--mode M] [--doc NAME] [--year YYYY] [--json]
-  rag ask QUESTION [-k N] [--mode M] [--doc NAME] [--year YYYY] [--json] [--llm]
-  rag eval --qa FILE --docs DIR [--conversations FILE] [--json]
+  rag ask QUESTION [-k N] [--mode M] [--doc NAME] [--year YYYY] [--json] [--llm] [--reader NAME_OR_PATH]
+  rag eval --qa FILE --docs DIR [--conversations FILE] [--reader NAME_OR_PATH] [--json]
 
 Every command takes `--store URI` instead of `--index DIR` for an index elsewhere: `milvus://HOST:PORT/COLLECTION`
 (a Milvus server; a token from $MILVUS_TOKEN) or `milvus:PATH.db` (a Milvus Lite file).
@@ -25,6 +25,13 @@ from rag.settings import DEFAULT_DOCS, DEFAULT_INDEX, DEFAULT_K, DEFAULT_MODE, L
 
 STORE_HELP = ("where the index is instead of --index: milvus://HOST:PORT/COLLECTION (a Milvus server; "
               "token from $MILVUS_TOKEN) or milvus:PATH.db (Milvus Lite)")
+
+
+class _ArgumentError(Exception):
+    """A command-line value that cannot be used, found before any index work: one line, exit 2 (as argparse)."""
+
+READER_HELP = ("a sentence-transformers CrossEncoder (a folder, or a name in the Hugging Face cache; nothing is "
+               "downloaded) that reranks the passages and reads which sentences answer")
 
 
 def _note(message: str) -> None:
@@ -53,10 +60,24 @@ def _open(args, generator=None):
     from rag.serve.progress import progress_bars
 
     precheck(args.question, k=args.k, mode=args.mode)
+    reader = _reader(getattr(args, "reader", None))
     # A first use of the default index/ builds it from seeds/; any other missing index needs --docs.
     first_docs = args.docs or (DEFAULT_DOCS if args.index == DEFAULT_INDEX else None)
     return Pipeline.open(args.index, default_docs=first_docs, progress=progress_bars(), notify=_note,
-                         generator=generator)
+                         generator=generator, reader=reader)
+
+
+def _reader(name: str | None):
+    """The reader `--reader` names, loaded now (local files only); _ArgumentError when it cannot be."""
+    if name is None:
+        return None
+    from rag.answer.reader import as_reader
+    from rag.errors import InputError
+
+    try:
+        return as_reader(name).load()
+    except InputError as exc:
+        raise _ArgumentError(str(exc)) from None
 
 
 def cmd_index(args) -> int:
@@ -125,7 +146,7 @@ def cmd_eval(args) -> int:
             return 0
     save = (lambda report: _write_json(args.out, report)) if args.out and not args.conversations else None
     report = run_eval(args.qa or "eval/qa.jsonl", args.docs, args.index, configs=configs, answers=not args.no_answers,
-                      progress=None if args.json else progress_bars(), on_config=save)
+                      progress=None if args.json else progress_bars(), on_config=save, reader=_reader(args.reader))
     print(json.dumps(report, ensure_ascii=False) if args.json else eval_table(report))
     return 0
 
@@ -179,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--llm", action="store_true", help="write the answer with an OpenAI-compatible model "
                    "(RAG_LLM_BASE_URL, RAG_LLM_MODEL, RAG_LLM_API_KEY); citations are verified the same way")
+    p.add_argument("--reader", default=None, metavar="NAME_OR_PATH", help=READER_HELP)
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("eval", help="score retrieval and answers against a QA file")
@@ -190,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", default=None, metavar="URI", help=STORE_HELP)
     p.add_argument("--configs", default=None, help="comma-separated subset of hybrid,dense,bm25,naive")
     p.add_argument("--no-answers", action="store_true", help="retrieval figures only")
+    p.add_argument("--reader", default=None, metavar="NAME_OR_PATH", help=READER_HELP)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--out", default=None, metavar="FILE",
                    help="also save the report as JSON to FILE, rewritten after each finished config")
@@ -209,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
+    except _ArgumentError as exc:
+        print(f"rag: error: {exc}", file=sys.stderr)
+        return 2
     except RagError as exc:
         print(f"rag: error: {exc}", file=sys.stderr)
         return 1
