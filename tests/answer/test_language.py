@@ -1,7 +1,10 @@
-"""rag.answer.language: named mentions with types and roles (spaCy when installed), and the regular-
-expression fallback without it."""
+"""rag.answer.language: named mentions with types and roles (spaCy), and the regular-expression
+fallback when spaCy cannot be loaded."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import pytest
 
@@ -21,7 +24,7 @@ def test_without_spacy_names_are_mentions_of_unknown_type(monkeypatch):
 
 def test_spacy_gives_types_and_the_subject():
     if language.pipeline() is None:
-        pytest.skip("spaCy and its English model are not installed (pip install -e '.[nlp]')")
+        pytest.skip("spaCy and its English model are not installed")
     found = language.mentions("How much total support has the UK given Ukraine?")
     assert [(m.text, m.kind) for m in found] == [("UK", "place"), ("Ukraine", "place")]
     assert found[0].role == "subject"
@@ -30,3 +33,13 @@ def test_spacy_gives_types_and_the_subject():
 
 def test_the_pipeline_loads_once():
     assert language.pipeline() is language.pipeline()
+
+
+def test_spacy_is_loaded_without_torch_and_torch_still_imports_after():
+    code = ("import sys; from rag.answer import language; nlp = language.pipeline(); "
+            "assert nlp is not None, 'no spaCy'; assert 'torch' not in sys.modules, 'torch was imported'; "
+            "assert language.mentions('Kishida met Biden in Tokyo.')[0].kind == 'person'; "
+            "import torch; print(torch.tensor([1, 2]).sum().item())")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "3"
