@@ -21,7 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from rag.errors import DocumentError, UnreadableFile  # noqa: F401 - re-exported
-from rag.ingest.formats import convert
+from rag.ingest.formats import convert, detect
 from rag.settings import YEAR
 from rag.types import Block, Document
 
@@ -114,10 +114,10 @@ def _files(folder: Path, prefix: str) -> list[tuple[str, Path]]:
     return out
 
 
-def _heading_level(line: str) -> float | None:
+def _heading_level(line: str, markdown: bool = True) -> float | None:
     if len(line) > MAX_HEADING_CHARS:
         return None
-    for pattern, level in _HEADINGS:
+    for pattern, level in _HEADINGS if markdown else _HEADINGS[1:]:
         m = pattern.match(line)
         if m:
             if level is None:
@@ -136,16 +136,17 @@ def _plain_heading(line: str) -> bool:
     )
 
 
-def _strip_md(line: str) -> str:
-    return line.lstrip("#").strip() if line.startswith("#") else line
+def _strip_md(line: str, markdown: bool = True) -> str:
+    return line.lstrip("#").strip() if markdown and line.startswith("#") else line
 
 
 def parse(doc: str, text: str, headings: Mapping[int, float] | None = None, *, pages: tuple[int, ...] = (),
-          title: str | None = None) -> Document:
+          title: str | None = None, markdown: bool = True) -> Document:
     """Split one file's text into blocks under their heading paths. `headings` maps the offset where a
     line starts to its heading level, for the headings a format declares (other lines are recognised
-    as in a `.txt`); `pages` and `title` (used when the text opens with no title line) are what the
-    converter found."""
+    as in a `.txt`, but for Markdown's "# ..." when `markdown` is False: in a PDF, Word file or web
+    page such a line is a comment in a code listing, not a heading); `pages` and `title` (used when
+    the text opens with no title line) are what the converter found."""
     declared = headings or {}
     lines, pos = [], 0
     for raw in text.split("\n"):
@@ -160,7 +161,7 @@ def parse(doc: str, text: str, headings: Mapping[int, float] | None = None, *, p
 
     first = lines[nonblank[0]][2]
     has_title = len(nonblank) > 1 and len(first) <= MAX_HEADING_CHARS and first[-1] not in ".;,:"
-    title = _strip_md(first) if has_title else fallback
+    title = _strip_md(first, markdown) if has_title else fallback
     year_match = YEAR.search(title)
     year = int(year_match.group(1)) if year_match else None
 
@@ -186,7 +187,7 @@ def parse(doc: str, text: str, headings: Mapping[int, float] | None = None, *, p
             continue
         blank_before = n > 0 and nonblank[n - 1] != i - 1
         next_is_text = n + 1 < len(nonblank)
-        level = declared.get(start) or _heading_level(line)
+        level = declared.get(start) or _heading_level(line, markdown)
         if level is None and next_is_text and _plain_heading(line) and not (cur and cur["kind"] == "footnote"):
             prev_level = stack[-1][0]
             level = prev_level + 0.5 if prev_kind == "heading" and prev_level < 3 else (
@@ -195,7 +196,7 @@ def parse(doc: str, text: str, headings: Mapping[int, float] | None = None, *, p
             flush()
             while len(stack) > 1 and stack[-1][0] >= level:
                 stack.pop()
-            stack.append((level, _strip_md(line)))
+            stack.append((level, _strip_md(line, markdown)))
             prev_kind = "heading"
             continue
         prev_kind = "body"
@@ -232,8 +233,10 @@ def parse(doc: str, text: str, headings: Mapping[int, float] | None = None, *, p
 def load_document(doc: str, data: bytes, name: str | None = None) -> Document:
     """The `Document` in a file's bytes, whatever its format (`rag.ingest.formats`); `doc` is its path
     relative to the documents folder, `name` what messages call it. UnreadableFile says why there is none."""
-    extracted = convert(data, name or doc)
-    return parse(doc, extracted.text, dict(extracted.headings), pages=extracted.pages, title=extracted.title)
+    fmt = detect(data, name or doc)
+    extracted = convert(data, name or doc, fmt)
+    return parse(doc, extracted.text, dict(extracted.headings), pages=extracted.pages, title=extracted.title,
+                 markdown=fmt == "text")
 
 
 def _FOOTNOTE_LINE(line: str) -> bool:

@@ -384,3 +384,20 @@ def test_load_document_reads_any_encoding_and_names_the_file():
     assert d.doc == "x/l.txt" and d.text == "Caf\xe9\n\nd\xe9j\xe0 vu.\n" and d.pages == ()
     with pytest.raises(UnreadableFile, match="^shown name: unsupported file type"):
         load_document("a.xyz", b"hello", "shown name")
+
+
+def test_a_hash_line_is_a_markdown_heading_only_in_a_text_file():
+    """In a PDF, Word file or web page "# ..." is a comment in a code listing (a real PDF's "# This file was
+    automatically generated ... DO NOT EDIT!" had taken every later section under it), not a heading."""
+    text = "Guide\nSetup\nInstall it with the script below.\n# run this as root\nmake install\nThen restart.\n"
+    setup = text.index("Setup")
+    pdf = parse("g.pdf", text, {setup: 1.0}, markdown=False)
+    assert [b.heading for b in pdf.blocks] == [("Guide", "Setup")] * len(pdf.blocks)
+    assert any(text[b.start:b.end].startswith("# run this as root") for b in pdf.blocks)
+    md = parse("g.md", text, {setup: 1.0})  # the same lines in a .md: a heading, as before
+    assert md.blocks[-1].heading == ("Guide", "run this as root")
+    page = (b"<html><body><article><h1>Guide</h1><h2>Setup</h2><p>Install it with the script below.</p>"
+            b"<p># run this as root</p><p>make install</p></article></body></html>")
+    doc = load_document("g.html", page)
+    assert all("run this as root" not in heading for b in doc.blocks for heading in b.heading)
+    assert load_document("g.md", text.encode()).blocks[-1].heading[-1] == "run this as root"
