@@ -101,6 +101,7 @@ class Assistant:
             ranked = [c for c in ranked if c.passage.year == year or str(year) in c.text]
         if not ranked:
             return []
+
         def answers(c: Candidate) -> bool:
             return holds(asked, c.text, c.before, context(c)) and self._answers(c)
 
