@@ -95,15 +95,20 @@ class Assistant:
 
     def _choose(self, ranked: list[Candidate], years: set[int], asked: Asked, query: Query) -> list[Candidate]:
         """The sentences to quote: the one that holds the kind of answer asked for first; asked about one
-        document's year, only sentences of that year's document or that name the year."""
+        document's year, only sentences of that year's document or that name the year; asked about a
+        country, none about other countries alone (`EvidenceCheck.elsewhere`)."""
         year = self._year(years, query)
         if year is not None:
             ranked = [c for c in ranked if c.passage.year == year or str(year) in c.text]
+        elsewhere = self.evidence.elsewhere(asked.question)
+        ranked = [c for c in ranked if not elsewhere(c)]  # about another country than the one asked about
         if not ranked:
             return []
 
+        on_topic = self.evidence.on_topic(asked.question) if asked.strict else (lambda c: True)
+
         def answers(c: Candidate) -> bool:
-            return holds(asked, c.text, c.before, context(c)) and self._answers(c)
+            return holds(asked, c.text, c.before, context(c)) and self._answers(c) and on_topic(c)
 
         return choose(ranked, years, answers, self.evidence.min_relevance, self.evidence.names_all(asked.question),
                       asked.strict)

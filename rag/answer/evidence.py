@@ -22,6 +22,10 @@ from rag.answer import weights
 from rag.index import lexical
 from rag.search.names import fold, mentions, names, stem_prefix, words
 
+# words that ask rather than say what about: question words, auxiliaries, the kind of answer asked for
+_ASKING = set("""what which who whom whose when where why how did do does is are was were has have had will would can
+could should may might year years date month day days time number amount total name names called long old many
+much""".split())
 _LABEL = re.compile(r"([A-Z][\w .'’-]{1,40}):\s")
 
 
@@ -73,9 +77,46 @@ class EvidenceCheck:
         needed = [n for name, n in names(expanded) if not self.background(name)]
 
         def about(c: Candidate) -> bool:
-            context = words(" ".join((c.text, c.before, *c.passage.heading[-1:], _label(c.passage.text))))
+            setting = _setting(c, aliases) if aliases is not None else (*c.passage.heading[-1:], _label(c.passage.text))
+            context = words(" ".join((c.text, c.before, *setting)))
             return all(mentions(n, context) for n in needed)
         return about
+
+    def on_topic(self, question: str) -> Callable[[Candidate], bool]:
+        """Whether a candidate sentence (with the sentence before a leading pronoun, its heading and label)
+        shares a word with what `question` asks about beyond the countries it names and the words that
+        only ask ("when", "what year", "how many"): a date, count or person is only an answer when it
+        belongs to the event asked about ("When did Sweden join NATO?" is not answered by "Sweden: In
+        April, the prime ministers held a telephone call")."""
+        aliases = self.searcher.aliases
+        countries = aliases.countries(question) if aliases is not None else set()
+        skip = {lexical.stem(w) for name in countries for w in words(name)}
+        terms = {t for w in words(question) if w not in _ASKING and not w.isdigit()
+                 and (t := lexical.stem(fold(w))) and t not in skip}
+        if not terms:
+            return lambda c: True
+
+        def shares(c: Candidate) -> bool:
+            seen = {lexical.stem(fold(w)) for w in words(" ".join((c.text, c.before, context(c))))}
+            return bool(terms & seen)
+        return shares
+
+    def elsewhere(self, question: str) -> Callable[[Candidate], bool]:
+        """Whether a candidate sentence is about other countries than the ones `question` asks about: it
+        (with the sentence before a leading pronoun and its setting: a country label, else its heading and
+        label) names countries, none of them asked about ("Slovenia: ... Kono's visit to Slovenia" for
+        "Which minister visited Ukraine?"). The documents' own country does not count; False without
+        other names or term statistics, or when the question names no country."""
+        aliases = self.searcher.aliases
+        if aliases is None or self.searcher.term_stats is None:
+            return lambda c: False
+        asked = {country for country in aliases.countries(question, demonyms=False) if not self._background(country)}
+
+        def other(c: Candidate) -> bool:
+            named = {n for n in aliases.countries(" ".join((c.text, c.before, *_setting(c, aliases))))
+                     if not self._background(n)}
+            return bool(named) and not named & asked
+        return other if asked else (lambda c: False)
 
     def _known(self, word: str) -> bool:
         """Whether some indexed term starts like `word` (so "Danish" ~ "denmark", "parliaments" ~ "parliament"),
@@ -109,7 +150,7 @@ class EvidenceCheck:
         asked = {country for country in aliases.countries(question, demonyms=False) if not self._background(country)}
         if not asked:
             return ""
-        named = {c: aliases.countries(" ".join((c.text, c.before, *c.passage.heading[-1:], _label(c.passage.text))))
+        named = {c: aliases.countries(" ".join((c.text, c.before, *_setting(c, aliases))))
                  for c in chosen}  # each quoted sentence -> the countries it (or its context) names
         best = max(chosen, key=lambda c: c.score)
         missing = sorted(asked - set().union(*named.values())) or ([] if asked & named[best] else sorted(asked))
@@ -129,6 +170,13 @@ class EvidenceCheck:
 def context(c: Candidate) -> str:
     """What a sentence is read with beside its own words: its section heading and its paragraph's label."""
     return " ".join((*c.passage.heading[-1:], _label(c.passage.text)))
+
+
+def _setting(c: Candidate, aliases) -> tuple[str, ...]:
+    """Where a sentence's countries may come from beside itself: its paragraph's label when that names a
+    country, else its section heading and the label."""
+    label = _label(c.passage.text)
+    return (label,) if label and aliases.countries(label) else (*c.passage.heading[-1:], label)
 
 
 def _label(text: str) -> str:

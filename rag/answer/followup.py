@@ -203,8 +203,9 @@ def _resolve(core: str, previous: str, answer: str, background: Background) -> t
                 name = _phrase(previous, noun, main.text if main else None)
             if name is None and m.group(0).split()[0].lower() != "the":
                 left += 1
-        the = name and noun in name.lower() and not name.lower().startswith("the ") and not re.search(r"['’]s\b", name)
-        return ("the " + name if the else name) if name else m.group(0)
+        if name and noun in name.lower() and not name.lower().startswith("the ") and not re.search(r"['’]s\b", name):
+            return "the " + name  # "that summit" -> "the July summit"
+        return _as_written(name, previous) if name else m.group(0)
 
     def pronoun(m: re.Match) -> str:
         nonlocal left
@@ -232,11 +233,20 @@ def _resolve(core: str, previous: str, answer: str, background: Background) -> t
             left += 1
             return m.group(0)
         used.add(name)
-        return name
+        return _as_written(name, previous)
 
     out = _DEFINITE.sub(definite, core)
     out = _PERSONAL.sub(pronoun, out)
     return out, left
+
+
+def _as_written(name: str, previous: str) -> str:
+    """`name` with the article it had in the previous question ("the Council of Europe"), so the
+    rewrite reads as the person would have written it."""
+    base = re.sub(r"['’]s$", "", name)
+    if name.lower().startswith("the ") or not re.search(rf"\bthe\s+{re.escape(base)}\b", previous, re.I):
+        return name
+    return "the " + name
 
 
 _EVENT_VERB = re.compile(r"\b(held|hold|hosted|host|took place|take place|happen(ed)?|beg[ia]n|start(ed)?|end(ed)?)\b", re.I)

@@ -43,7 +43,7 @@ _HOW_MANY = re.compile(r"\bhow many\s+((?:[\w'-]+\s+){0,3}?)([a-z][\w'-]*)(?=\s+
                        r"is|was|were|will|would|can|could|in|of|that|per|to|for|at|on|from|[a-z]+ed)\b|\s*\??$)", re.I)
 _PERSON_NOUNS = r"(?:leaders?|people|persons?|ministers?|officials?|presidents?|prime ministers?|ambassadors?|" \
                 r"politicians?|envoys?|diplomats?|players?|men|women|man|woman|person)"
-_NOT_AUX = r"(?:(?!(?:is|are|was|were|did|do|does|has|have|had|will|can)\b)\w+\s+)?"  # "which Japanese minister"
+_NOT_AUX = r"(?:(?!(?:is|are|was|were|did|do|does|has|have|had|will|can)\b)\w+\s+){0,2}"  # "which Japanese foreign minister"
 # people named by what they are, not by name: "university professors ... delivered keynote speeches"
 _PEOPLE = re.compile(r"\b(professors?|officials?|experts?|ministers?|leaders?|representatives?|students?|scholars?|"
                      r"researchers?|delegates?|delegations?|citizens?|soldiers?|troops|government|governments|"
@@ -142,7 +142,7 @@ def counted(question: str) -> tuple[str, list[str]] | None:
 def _role(question: str) -> str:
     """The office a "who is the X" question asks about ("Who is Japan's ambassador to NATO?": "ambassador")."""
     m = re.match(r"^(?:who|whom)\s+(?:is|was|are|were|has been|had been|became|becomes|served as)\s+(.*)$",
-                 question, re.I) or re.search(rf"\b(?:which|what)\s+(?:\w+\s+)?({_PERSON_NOUNS})\b", question, re.I)
+                 question, re.I) or re.search(rf"\b(?:which|what)\s+(?:\w+\s+){{0,2}}?({_PERSON_NOUNS})\b", question, re.I)
     role = _ROLE.search(m.group(1)) if m else None
     return role.group(0).lower() if role else ""
 

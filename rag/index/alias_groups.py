@@ -56,10 +56,8 @@ def countries() -> tuple[tuple[tuple[str, ...], ...], frozenset[str]]:
 
 
 def _abbreviations(texts: list[str]) -> dict[str, str]:
-    from abbreviations import schwartz_hearst
-
+    schwartz_hearst = _import_schwartz_hearst()
     found: dict[str, str] = {}
-    logging.getLogger("abbreviations").setLevel(logging.ERROR)
     for text in texts:
         pairs = schwartz_hearst.extract_abbreviation_definition_pairs(doc_text=text, most_common_definition=True)
         for short, long in pairs.items():
@@ -100,3 +98,18 @@ def from_json(rows: list) -> tuple[Group, ...]:
                      for used, other, abbreviation in rows)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"alias groups that are not lists of names: {exc}") from None
+
+
+def _import_schwartz_hearst():
+    """`abbreviations.schwartz_hearst`, imported without its `logging.basicConfig` call taking effect:
+    that would add a root handler at INFO, and every warning of ours (and libraries' INFO lines) would
+    reach the console a second time."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        from abbreviations import schwartz_hearst
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    logging.getLogger("abbreviations").setLevel(logging.ERROR)
+    return schwartz_hearst

@@ -224,6 +224,38 @@ def test_the_documents_own_country_and_demonyms_are_not_checked(alliance):
     assert check.gap("Which minister of Sweden welcomed the alliance?", [norway]) == "the evidence does not mention Sweden"
 
 
+def test_a_country_label_outranks_the_countries_its_heading_lists(alliance):
+    pick, check = alliance
+    sweden = pick["Sweden:"]  # "Sweden: In April, Japan and the Swedish prime minister spoke ..."
+    listed = dataclasses.replace(sweden, passage=dataclasses.replace(
+        sweden.passage, heading=("Nordic partners (Norway, Sweden, Finland)",)))
+    # the paragraph is about Sweden: the heading's list does not make it about Norway
+    assert check.gap("What did Japan discuss with Norway in April?", [listed]) == "the evidence does not mention Norway"
+    assert check.gap("What did Japan discuss with Sweden in April?", [listed]) == ""
+    assert not check.names_all("What did Japan discuss with Norway in April?")(listed)
+    unlabelled = dataclasses.replace(listed, passage=dataclasses.replace(listed.passage, text=listed.text[8:]),
+                                     text=listed.text[8:])
+    assert check.gap("What did Japan discuss with Norway in April?", [unlabelled]) == ""  # no label: the heading
+
+
+def test_a_sentence_about_other_countries_alone_is_elsewhere(alliance):
+    pick, check = alliance
+    elsewhere = check.elsewhere("What did Japan discuss with Norway in April?")
+    assert elsewhere(pick["Sweden:"])  # labelled Sweden, naming no Norway
+    assert not elsewhere(pick["Japan and Norway"]) and not elsewhere(pick["Japan welcomed"])  # Norway; no country
+    assert not check.elsewhere("What did Japan discuss in April?")(pick["Sweden:"])  # no country asked about
+
+
+def test_a_date_or_count_belongs_to_the_event_asked_about(alliance_assistant, alliance):
+    pick, check = alliance
+    on_topic = check.on_topic("When did Sweden sign the fishing treaty?")
+    assert not on_topic(pick["Sweden:"])  # a telephone call in April: Sweden's, but not a treaty
+    assert check.on_topic("When did Norway join the alliance?")(pick["Japan and Norway"])  # "joined the ... alliance"
+    assert check.on_topic("In what year did Sweden ...?")(pick["Sweden:"])  # nothing asked beyond the country
+    answer = alliance_assistant.ask("When did Sweden sign the fishing treaty?")
+    assert answer.abstained and "Sweden" in answer.reason
+
+
 def test_the_best_sentence_must_name_a_country_asked_about(alliance):
     pick, check = alliance
     norway, sweden = pick["Japan and Norway"], pick["Sweden:"]

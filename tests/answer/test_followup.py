@@ -158,6 +158,15 @@ def test_the_group_stands_for_the_name_of_the_previous_question():
         "When did Japan set up a framework with GUAM?"
 
 
+def test_a_name_keeps_the_article_it_was_written_with():
+    history = [("How many member states does the Council of Europe have?", "47 member states. [1]")]
+    assert rewrite("What is Japan's status in the organization?", history) == \
+        "What is Japan's status in the Council of Europe?"
+    assert rewrite("What are its aims?", history) == "What are the Council of Europe's aims?"
+    assert rewrite("When did Japan set up a framework with the group?", [("Why was GUAM established?", "x")]) == \
+        "When did Japan set up a framework with GUAM?"  # written without one: none added
+
+
 def test_the_documents_own_country_is_never_replaced():
     history = [("When did Japan and Latvia plan events for 100 years of friendship?", "x")]
     assert rewrite("What about Lithuania?", history, background=lambda name: name == "Japan") == \

@@ -35,6 +35,7 @@ def analysis(request, monkeypatch):
     ("Who succeeded Morikawa Toru as Executive Director of ASEF?", "person"),
     ("Who is Japan's ambassador to NATO?", "person"),
     ("Which leaders attended the summit when it was held in 2021?", "person"),
+    ("Which Japanese foreign minister visited Ukraine?", "person"),  # two words before the office
     ("Who gave keynote speeches at the meetings?", "agent"),
     ("Where do herons nest?", "place"),
     ("What did Prime Minister Suga welcome in his call?", ""),  # "what did": no kind, despite "prime minister"

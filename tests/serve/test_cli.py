@@ -51,6 +51,22 @@ def test_index_warns_about_skipped_files(toy_docs, tmp_path, capsys, fake_model)
     assert "blob.txt" in err
 
 
+def test_subprocess_index_warns_once_per_skipped_file(toy_docs, tmp_path):
+    """As a real process (no pytest handler on the root logger): one line per skipped file, even though
+    a library the build imports calls logging.basicConfig."""
+    (toy_docs / "blob.txt").write_bytes(b"\x00\x01\x02")
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import conftest, rag.index.build as b; "
+            "b.query_embedder = lambda name='fake-hash': conftest.FakeEmbedder(name); "
+            "from rag.serve.cli import main; sys.exit(main(sys.argv[2:]))")
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable, "-c", code, str(ROOT / "tests"), "index", str(toy_docs), "--index",
+                           str(tmp_path / "index"), "--model", "fake-hash", "-q"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("warning: skipped") and "blob.txt" in lines[0], proc.stderr
+
+
 def test_index_lock_timeout_is_one_error_line(toy_docs, tmp_path, capsys, fake_model):
     from filelock import FileLock
 
