@@ -33,6 +33,7 @@ _DATE = re.compile(rf"\b({MONTH}|{YEAR_PATTERN}|\d{{4}}s|\d[\d,]*\s*(?:BP|BC|BCE
                    r"decade|spring|summer|autumn|winter|yesterday|today|ago|era|age|period|reign|dynasty|war)\b", re.I)
 _AMOUNT = re.compile(rf"(?<![\w-])\d[\d.,]*|\b({_NUMBER_WORDS}|percent|third|quarter|majority|most)\b", re.I)
 _OR = "|"
+_MONTHS = re.compile(rf"^(?:{MONTH})$", re.I)
 _FOOTNOTE = re.compile(r"\(\d{1,2}\)|(?<=[a-z,])\d{1,2}\b")  # "Facility,(2)", "countries1"
 _ROLE = re.compile(r"\b(?:(?:deputy|vice|prime|foreign|defen[cs]e|chief|executive|general|high|permanent|"
                    r"first|special)\s+)*(?:minister|president|ambassador|director|secretary(?:[\s-]general)?|"
@@ -195,6 +196,8 @@ def _count(asked: Asked, text: str, given: set[str]) -> bool:
     for i, token in enumerate(tokens):
         if not _NUMBER.match(token) or token in given or (YEAR.fullmatch(token) and "year" not in stems):
             continue
+        if _MONTHS.match(tokens[i - 1] if i else "") or _MONTHS.match(tokens[i + 1] if i + 1 < len(tokens) else ""):
+            continue  # "December 10", "10 December": a day, not a count
         window = tokens[i + 1:i + 6] + tokens[max(0, i - 4):i]
         if any(t.startswith(stems) or t in ("times", "%", "percent") for t in window):
             return True

@@ -91,9 +91,20 @@ def _turn(doc) -> str | None:
         verb = next((t for t in doc[s_end:] if t.pos_ in ("VERB", "AUX")), None)
         if verb is None or any(t.pos_ != "ADV" for t in doc[s_end:verb.i]):
             return None
-        form = _past(verb.lower_) if aux.lower_ == "did" else verb.lower_ + ("s" if aux.lower_ == "does" else "")
+        form = _past(verb.lower_) if aux.lower_ == "did" else _third(verb.lower_) if aux.lower_ == "does" else verb.lower_
         return " ".join(x for x in (lead, doc[s_start:verb.i].text, form, doc[verb.i + 1:].text) if x)
     return " ".join(x for x in (lead, doc[s_start:s_end].text, aux.lower_, tail) if x)
+
+
+def _third(verb: str) -> str:
+    """The third-person present of `verb` ("have" -> "has", "reach" -> "reaches", "rely" -> "relies")."""
+    if verb in ("have", "be", "do", "go"):
+        return {"have": "has", "be": "is", "do": "does", "go": "goes"}[verb]
+    if re.search(r"(s|sh|ch|x|z|o)$", verb):
+        return verb + "es"
+    if re.search(r"[^aeiou]y$", verb):
+        return verb[:-1] + "ies"
+    return verb + "s"
 
 
 def _past(verb: str) -> str:

@@ -129,5 +129,8 @@ def _similarities(searcher: Searcher, question: str, found: list[Candidate]) -> 
                 query = searcher.embed_query(question)[0]
             cache[key] = None if vectors is None else np.einsum("ij,j->i", vectors, query)  # no BLAS threads
         sims = cache[key]
-        out.append(None if sims is None else float(sims[c.index]) if c.index < len(sims) else 0.0)
+        own = None if sims is None else float(sims[c.index]) if c.index < len(sims) else 0.0
+        if own is not None and c.before and 0 < c.index < len(sims):  # "It comprises ...": read after what "it" is
+            own = max(own, (own + float(sims[c.index - 1])) / 2)
+        out.append(own)
     return out

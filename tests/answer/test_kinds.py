@@ -137,3 +137,10 @@ def test_a_count_or_amount_names_the_questions_subject():
     britain = kinds.with_other_names(asked_for("How much support has Britain given Ukraine?"),
                                      lambda name: name + " United Kingdom, UK")
     assert britain.actor == "Britain|United Kingdom|UK" and holds(britain, uk)
+
+
+def test_a_day_of_a_month_is_not_a_count():
+    asked = asked_for("How many members does ASEM have?")
+    assert not holds(asked, "(December 10, Singapore) The member states of ASEM span Asia and Europe.")
+    assert not holds(asked, "On 10 December the member states of ASEM met.")
+    assert holds(asked, "ASEM has 53 members.")

@@ -20,6 +20,9 @@ FUND = Passage("fund.txt", 0, 60, "Japan supports the PfP Trust Fund for deminin
     ("What is the annual budget of the European Peace Facility?",
      "what the annual budget of the European Peace Facility is"),
     ("Who won the most seats in the elections?", "who won the most seats in the elections"),
+    ("How many members does ASEM have?", "how many members ASEM has"),
+    ("How much does Japan rely on imports?", "how much Japan relies on imports"),
+    ("What does NATO teach?", "what NATO teaches"),
 ])
 def test_a_question_turned_indirect(question, expected):
     if language.pipeline() is None:

@@ -192,3 +192,24 @@ def test_a_sentence_offering_the_kind_asked_for_scores_higher(tmp_path, monkeypa
     gain = {c.text: c.score - next(w.score for w in without if w.text == c.text) for c in with_type}
     assert gain[dated.text] == pytest.approx(W_TYPE)  # "May 2019" answers "when"
     assert gain[spring.text] == 0.0                   # a season is not a date
+
+
+def test_a_sentence_opening_with_a_pronoun_is_read_after_the_one_before():
+    import numpy as np
+
+    from rag.answer.score import _similarities
+
+    class Vectors:  # two sentences: the first along the question, the second across it
+        def sentence_vectors(self, passage):
+            return np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+
+        def embed_query(self, question):
+            return np.array([[1.0, 0.0]], dtype=np.float32)
+
+    text = "ASEM is a forum of Asia and Europe. It comprises 51 countries."
+    found = candidates([Passage("a.txt", 0, len(text), text)])
+    assert found[1].before == found[0].text
+    assert _similarities(Vectors(), "How many countries are in ASEM?", found) == [1.0, 0.5]  # max(0, (0 + 1) / 2)
+    alone = dataclasses.replace(found[1], before="")
+    assert _similarities(Vectors(), "How many countries are in ASEM?", [alone]) == [0.0]
+
