@@ -189,7 +189,11 @@ class Pipeline:
 
     def warm_up(self) -> None:
         """Ask once, so that the first person does not pay for lazy set-up (model, tokenizer, caches);
-        a corpus the question does not suit is no error (the first real question will say why)."""
+        a corpus the question does not suit is no error (the first real question will say why). The
+        language pipeline (spaCy), which only some questions need, is loaded too."""
+        from rag.answer.language import pipeline as language_pipeline
+
+        language_pipeline()
         try:
             self.ask(WARM_UP_QUESTION)
         except RagError as exc:
