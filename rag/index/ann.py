@@ -7,7 +7,9 @@ sample; `IVF_NPROBE` lists probed), or by name an HNSW graph (`IndexHNSWSQ`, flo
 built on one thread). Both give the same bytes for the same vectors on any run.
 
 Measured by `eval/bench_scale.py` (a million generated passages, 2 cores): IVF with 4,096 lists
-finds 0.972 of the exact top 10 probing 256 lists (4.4 ms; 0.956 at 128), built in 2 to 3.5
+finds 0.972 of the exact top 10 probing 256 lists (4.4 ms on one thread, 3.1 ms with the probes split
+between the 2 cores as a single question's search does unless `serve_threads` limits it; 0.956 at
+128), built in 2 to 3.5
 minutes, 790 MB; HNSW (M 48, efConstruction 120) found 0.898 with a beam of 512 (2 ms), built in
 17 minutes on its one thread, 1.17 GB; so IVF is the default (at 100k passages both reach 0.97). The threshold: an exact hybrid search costs about
 a microsecond per passage (the best-sentence ranking scans every sentence vector): 47 ms at 50,000
@@ -78,7 +80,7 @@ def build(vectors: np.ndarray, dim: int, kind: str = "flat"):
         faiss.omp_set_num_threads(threads)
     if kind == "ivf":
         index.make_direct_map()  # for `reconstruct`
-    return index
+    return prepare(index)
 
 
 def _ivf_lists(n: int) -> int:
@@ -104,6 +106,7 @@ def prepare(index):
         index.hnsw.efSearch = EF_SEARCH
     elif isinstance(index, faiss.IndexIVF):
         index.nprobe = IVF_NPROBE
+        index.parallel_mode = 1  # one question's probes split between threads (mode 0 splits questions)
     return index
 
 
@@ -129,7 +132,17 @@ def search(index, vector: np.ndarray, n: int, allowed: np.ndarray | None) -> lis
         params = faiss.SearchParametersIVF(nprobe=IVF_NPROBE)
     else:
         params = None
-    scores, found = index.search(query, n, params=params)
+    if approximate and kind_of(index) == "ivf":  # its lists are probed on every core a question may use
+        from rag.index.cpu import query_threads
+
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(query_threads())
+        try:
+            scores, found = index.search(query, n, params=params)
+        finally:
+            faiss.omp_set_num_threads(threads)
+    else:
+        scores, found = index.search(query, n, params=params)
     return [(int(i), float(s)) for i, s in zip(found[0], scores[0]) if i >= 0]
 
 

@@ -65,6 +65,11 @@ def limit_torch() -> None:
         pass
 
 
+def query_threads() -> int:
+    """Threads one question's search may use: `serve_threads`' limit, else every core."""
+    return _threads or os.cpu_count() or 1
+
+
 def intra_op_threads() -> int:
     """Threads for an ONNX Runtime session: `serve_threads`' limit, else 0 (one per physical core)."""
     return _threads or 0

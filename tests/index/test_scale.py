@@ -191,3 +191,32 @@ def test_the_name_bonus_read_for_the_contenders_only_gives_the_same_top(small, m
                     (i, s + NAME_BONUS * real_share(i, needed)) for i, s in scored])
                 assert [(p.id, p.score) for p in retriever.search(q, k=k)] == [(p.id, p.score) for p in found]
             assert read and len(read) < 60, len(read)  # of about 150 fused passages
+
+
+def test_an_ivf_search_splits_its_probes_between_threads_and_finds_the_same(big, monkeypatch):
+    import faiss
+
+    from rag.index import cpu
+
+    assert ann.kind_of(big.dense) == "ivf" and faiss.extract_index_ivf(big.dense).parallel_mode == 1
+    fake = FakeEmbedder()
+    vectors = fake.encode(QUESTIONS)
+    monkeypatch.setattr(cpu, "_threads", None)  # a question may use every core
+    both = [big.dense_search(v, 10, None) for v in vectors]
+    before = faiss.omp_get_max_threads()
+    monkeypatch.setattr(cpu, "_threads", 1)  # the web app: one thread a question
+    assert [big.dense_search(v, 10, None) for v in vectors] == both
+    assert faiss.omp_get_max_threads() == before  # the calling thread's setting is put back
+
+
+def test_a_hybrid_search_encoding_beside_bm25_ranks_as_one_thread_does(big, monkeypatch):
+    from rag.index import cpu
+
+    fake = FakeEmbedder()
+    monkeypatch.setattr(cpu, "_threads", 1)
+    alone = Retriever(big, fake)
+    one = [[(p.id, p.score) for p in alone.search(q, k=5)] for q in QUESTIONS]
+    monkeypatch.setattr(cpu, "_threads", None)
+    aside = Retriever(big, fake)
+    assert [[(p.id, p.score) for p in aside.search(q, k=5)] for q in QUESTIONS] == one
+    assert all(q in aside._queries for q in QUESTIONS)  # encoded once, on the other thread, and cached
