@@ -18,6 +18,8 @@ from rag.types import Answer, Citation, Passage
 
 _WORD = re.compile(r"[a-z0-9]+")
 _NAME = re.compile(r"\b[A-Z][\w'’-]+|\d+")
+_MARK = re.compile(r"(?<=[a-z)\],])\(?(\d{1,2})\)?(?=[\s,.;:]|$)")  # a footnote mark: "countries1", "Facility,(2)"
+_NOTE = re.compile(r"-?\s*\(?(\d{1,2})\)?\s")  # the mark a footnote opens with: "- 1 ", "- (1) "
 
 
 def verify(citation: Citation, source: str | None) -> bool:
@@ -36,7 +38,8 @@ def choose(ranked: list[Candidate], years: set[int], answers: Callable[[Candidat
     The quoted sentences are the best one and, when it fits, the runner-up scoring within
     `SECOND_MARGIN` of it, else its better-scoring neighbour in the same passage (answers often sit
     next to the sentence that repeats the question's words: "The V4 ... are friendly. [It is] the
-    four countries of Poland, ..."); never the same sentence again (from an overlapping passage or
+    four countries of Poland, ..."), or, when the best one carries a footnote mark ("countries1") and
+    that footnote was retrieved, the footnote ("- 1 Cambodia (host nation), ..."); never the same sentence again (from an overlapping passage or
     another paragraph); asked about two `years`, one sentence from each year's document. The one
     that holds what is asked for (`answers`) comes first, and the other stays only when it holds it
     too; when neither does, the next best sentence that does and is still about the question
@@ -62,10 +65,27 @@ def _pair(best: Candidate, ranked: list[Candidate], years: set[int]) -> list[Can
     rest = [c for c in ranked if c is not best]
     fits = [c for c in rest if len(best.text) + len(c.text) < weights.MAX_ANSWER_CHARS
             and not _same_sentence(c, best)]
+    note = _footnote(best, fits)
+    if note is not None:  # "... regional coordinator countries1 ...": its footnote says which
+        return [best, note]
     close = [c for c in fits[:1] if best.score - c.score < weights.SECOND_MARGIN]
     neighbours = close or [c for c in fits if c.passage == best.passage and abs(c.index - best.index) == 1]
     chosen = [best] + neighbours[:1]
     return sorted(chosen, key=lambda c: c.start) if _one_passage(chosen) else chosen
+
+
+def _footnote(best: Candidate, ranked: list[Candidate]) -> Candidate | None:
+    """The footnote of the same document that a mark in `best` points to ("countries1", "Facility,(2)"),
+    when it was retrieved: its first sentence, else None."""
+    marks = {m.group(1) for m in _MARK.finditer(best.text)}
+    if not marks:
+        return None
+    for c in ranked:
+        if c.passage.kind == "footnote" and c.passage.doc == best.passage.doc and c.index == 0:
+            m = _NOTE.match(c.passage.text)
+            if m and m.group(1) in marks:
+                return c
+    return None
 
 
 def _one_passage(chosen: list[Candidate]) -> bool:

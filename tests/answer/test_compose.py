@@ -230,3 +230,23 @@ def test_shorten_stays_within_the_answer_limit():
     text = " ".join(["word"] * 200)
     cut = shorten(text)
     assert cut.endswith(" …") and len(cut.removesuffix(" …")) <= MAX_ANSWER_CHARS and text.startswith(cut[:-2])
+
+
+NOTED = ("Summit\n\n"
+         "A statement by the host and the coordinator countries1 was released. Japan welcomed it.\n\n"
+         "- 1 Cambodia (host), coordinators (Germany, Singapore and Russia)\n")
+
+
+def test_a_footnote_mark_brings_its_retrieved_footnote_as_the_second_quote():
+    body = passage(NOTED)
+    note_text = NOTED.split("\n\n")[2].strip("\n")
+    note = Passage("notes.txt", NOTED.index(note_text), NOTED.index(note_text) + len(note_text), note_text,
+                   kind="footnote")
+    statement, welcomed = sentences(body, [2.0, 1.0])
+    footnote, = [dataclasses.replace(c, score=0.5) for c in candidates([note])]
+    assert footnote.text.startswith("Cambodia")  # the mark is not quoted
+    assert choose([statement, welcomed, footnote], set()) == [statement, footnote]
+    other_doc = dataclasses.replace(footnote, passage=dataclasses.replace(note, doc="other.txt"))
+    assert choose([statement, welcomed, other_doc], set()) == [statement, welcomed]  # another document's note 1
+    plain = dataclasses.replace(statement, text=statement.text.replace("countries1", "countries"))
+    assert choose([plain, welcomed, footnote], set()) == [plain, welcomed]  # no mark: the neighbour
