@@ -37,7 +37,7 @@ import gradio as gr  # noqa: E402
 
 from rag import InputError, RagError  # noqa: E402
 from rag.index.cpu import SERVE_THREADS, serve_threads  # noqa: E402
-from rag.pipeline import Pipeline  # noqa: E402
+from rag.pipeline import Pipeline, load_reader  # noqa: E402
 from rag.serve.files import source_routes  # noqa: E402
 from rag.serve.progress import console_progress  # noqa: E402
 from rag.serve.render import (  # noqa: E402
@@ -258,10 +258,17 @@ def main(argv: list[str] | None = None) -> int:
     for name, value in SERVE_THREADS.items():  # before torch loads (numpy's BLAS is limited at run time)
         os.environ.setdefault(name, value)
     print(f"Loading the model and the index of {args.docs!r} into {args.index!r} …", file=sys.stderr, flush=True)
+    reader = None
+    if args.reader:  # loaded now: a reader that cannot be is one line, not an error at every question
+        try:
+            reader = load_reader(args.reader)
+        except RagError as exc:
+            print(f"app: error: {exc}", file=sys.stderr)
+            return 2
     try:
         serve_threads()
         pipeline = Pipeline.open(args.index, args.docs, uploads=uploads_folder(args.docs), keep_model=True,
-                                 progress=console_progress(), background=True, reader=args.reader)
+                                 progress=console_progress(), background=True, reader=reader)
         pipeline.warm_up()
     except RagError as exc:
         print(f"app: error: {exc}", file=sys.stderr)

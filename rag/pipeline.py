@@ -24,7 +24,7 @@ from typing import Literal, NamedTuple
 
 from rag.answer.assistant import Assistant
 from rag.answer.generate import Generator, OpenAICompatible  # noqa: F401 - for `rag ask --llm`
-from rag.answer.reader import Reader, as_reader
+from rag.answer.reader import CrossEncoderReader, Reader, as_reader
 from rag.answer.searcher import Searcher
 from rag.answer.weights import MIN_RELEVANCE  # noqa: F401 - for the calibration script
 from rag.errors import IndexStateError, RagError
@@ -42,6 +42,13 @@ log = logging.getLogger(__name__)
 Notify = Callable[[str], None]  # a one-line note for the person waiting ("building the index ...")
 UPLOADS_PREFIX = "uploads"  # the documents of an uploads folder are named "uploads/..."
 WARM_UP_QUESTION = "What do the documents say about cooperation?"
+
+
+def load_reader(reader: Reader | str | object) -> Reader | None:
+    """`reader` (a CrossEncoder's name or folder, or an object, as `rag.answer.reader.as_reader` takes)
+    loaded now; InputError naming it when it cannot be."""
+    found = as_reader(reader)
+    return found.load() if isinstance(found, CrossEncoderReader) else found
 
 
 class Pipeline:
@@ -85,8 +92,8 @@ class Pipeline:
         `store`, when given, is where the index is instead of `index` (a directory, a Milvus URI such as
         `milvus://HOST:PORT/COLLECTION` or `milvus:PATH.db`, or a `Store`; `rag.index.factory`).
         `options` go to `Pipeline` (k, mode, generator, min_relevance, reader)."""
-        if options.get("reader") is not None:  # a reader that is not there is named before any index work
-            options["reader"] = as_reader(options["reader"])
+        if options.get("reader") is not None:  # a reader that cannot be loaded is named before any index work
+            options["reader"] = load_reader(options["reader"])
         store = open_store(store if store is not None else index)
         if keep_model and embedder is None:
             embedder = query_embedder(model or DEFAULT_MODEL)

@@ -39,8 +39,8 @@ def choose(ranked: list[Candidate], years: set[int], answers: Callable[[Candidat
     `SECOND_MARGIN` of it, else its better-scoring neighbour in the same passage (answers often sit
     next to the sentence that repeats the question's words: "The V4 ... are friendly. [It is] the
     four countries of Poland, ..."), or, when the best one carries a footnote mark ("countries1") and
-    that footnote was retrieved, the footnote ("- 1 Cambodia (host nation), ..."); never the same sentence again (from an overlapping passage or
-    another paragraph); asked about two `years`, one sentence from each year's document. The one
+    that footnote was retrieved, the footnote ("- 1 Cambodia (host nation), ..."); never the same
+    sentence again (from an overlapping passage or another paragraph); asked about two `years`, one sentence from each year's document. The one
     that holds what is asked for (`answers`) comes first, and the other stays only when it holds it
     too; when neither does, the next best sentence that does and is still about the question
     (relevance at least `min_relevance`, and `about`: it names what the question names), else [].
@@ -75,17 +75,15 @@ def _pair(best: Candidate, ranked: list[Candidate], years: set[int]) -> list[Can
 
 
 def _footnote(best: Candidate, ranked: list[Candidate]) -> Candidate | None:
-    """The footnote of the same document that a mark in `best` points to ("countries1", "Facility,(2)"),
-    when it was retrieved: its first sentence, else None."""
+    """The footnote that a mark in `best` points to ("countries1", "Facility,(2)"), when it was retrieved:
+    the first sentence of the nearest footnote with that number after `best` in its document (numbers
+    restart from section to section), else None."""
     marks = {m.group(1) for m in _MARK.finditer(best.text)}
     if not marks:
         return None
-    for c in ranked:
-        if c.passage.kind == "footnote" and c.passage.doc == best.passage.doc and c.index == 0:
-            m = _NOTE.match(c.passage.text)
-            if m and m.group(1) in marks:
-                return c
-    return None
+    notes = [c for c in ranked if c.passage.kind == "footnote" and c.passage.doc == best.passage.doc and c.index == 0
+             and c.passage.start > best.end and (m := _NOTE.match(c.passage.text)) and m.group(1) in marks]
+    return min(notes, key=lambda c: c.passage.start, default=None)
 
 
 def _one_passage(chosen: list[Candidate]) -> bool:

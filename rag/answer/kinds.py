@@ -33,7 +33,8 @@ _DATE = re.compile(rf"\b({MONTH}|{YEAR_PATTERN}|\d{{4}}s|\d[\d,]*\s*(?:BP|BC|BCE
                    r"decade|spring|summer|autumn|winter|yesterday|today|ago|era|age|period|reign|dynasty|war)\b", re.I)
 _AMOUNT = re.compile(rf"(?<![\w-])\d[\d.,]*|\b({_NUMBER_WORDS}|percent|third|quarter|majority|most)\b", re.I)
 _OR = "|"
-_MONTHS = re.compile(rf"^(?:{MONTH})$", re.I)
+# a day of a month, the month capitalised and next to the number ("In May, 27 states" is a count)
+_DAYS = (re.compile(rf"\b{MONTH}\.?[ \t]+(?P<d>\d{{1,2}})\b"), re.compile(rf"\b(?P<d>\d{{1,2}})[ \t]+{MONTH}\b"))
 _FOOTNOTE = re.compile(r"\(\d{1,2}\)|(?<=[a-z,])\d{1,2}\b")  # "Facility,(2)", "countries1"
 _ROLE = re.compile(r"\b(?:(?:deputy|vice|prime|foreign|defen[cs]e|chief|executive|general|high|permanent|"
                    r"first|special)\s+)*(?:minister|president|ambassador|director|secretary(?:[\s-]general)?|"
@@ -188,7 +189,10 @@ def _year_only(text: str) -> bool:
 
 def _count(asked: Asked, text: str, given: set[str]) -> bool:
     """A number (not a year, unless years are counted; not one the question gives) next to what is counted."""
-    tokens = re.findall(r"[\w%]+", _FOOTNOTE.sub(" ", text).lower())
+    text = _FOOTNOTE.sub(" ", text)
+    days = {m.start("d") for day in _DAYS for m in day.finditer(text)}  # "December 10": a day, not a count
+    found = list(re.finditer(r"[\w%]+", text))
+    tokens = [m.group(0).lower() for m in found]
     stems, modifiers = asked.counted, asked.modifiers
     if set(stems) & {"peopl", "perso", "resid", "inhab", "citiz"}:
         stems += ("popul", "inhab", "resid", "peopl")
@@ -196,8 +200,8 @@ def _count(asked: Asked, text: str, given: set[str]) -> bool:
     for i, token in enumerate(tokens):
         if not _NUMBER.match(token) or token in given or (YEAR.fullmatch(token) and "year" not in stems):
             continue
-        if _MONTHS.match(tokens[i - 1] if i else "") or _MONTHS.match(tokens[i + 1] if i + 1 < len(tokens) else ""):
-            continue  # "December 10", "10 December": a day, not a count
+        if found[i].start() in days:
+            continue
         window = tokens[i + 1:i + 6] + tokens[max(0, i - 4):i]
         if any(t.startswith(stems) or t in ("times", "%", "percent") for t in window):
             return True

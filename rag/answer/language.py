@@ -12,6 +12,7 @@ this module still works. Does not rewrite, score or answer.
 
 from __future__ import annotations
 
+import importlib.abc
 import logging
 import re
 import sys
@@ -66,18 +67,35 @@ def pipeline():
 def _import_spacy():
     """spaCy, or None when it is not installed. Unless torch is already loaded, thinc (spaCy's machine
     learning library) is kept from importing it: thinc imports torch only to offer it as a backend,
-    which the small English pipeline does not use; the entry is put back at once."""
-    hide = "torch" not in sys.modules
-    if hide:
-        sys.modules["torch"] = None  # `import torch` now raises ImportError, and thinc goes on without it
+    which the small English pipeline does not use. Only the importing thread is refused torch (by a
+    finder at the head of `sys.meta_path`, removed at once), so another thread may import torch
+    meanwhile. thinc then reports no torch for the rest of the process: a spaCy pipeline that runs on
+    torch (en_core_web_trf) would need torch imported first."""
+    if "torch" in sys.modules:
+        import spacy
+
+        return spacy
+    finder = _NoTorchHere(threading.get_ident())
+    sys.meta_path.insert(0, finder)
     try:
         import spacy
     except ImportError:
         return None
     finally:
-        if hide and sys.modules.get("torch", 0) is None:
-            del sys.modules["torch"]
+        sys.meta_path.remove(finder)
     return spacy
+
+
+class _NoTorchHere(importlib.abc.MetaPathFinder):
+    """Refuses `torch` to one thread."""
+
+    def __init__(self, thread: int):
+        self.thread = thread
+
+    def find_spec(self, name, path=None, target=None):
+        if threading.get_ident() == self.thread and (name == "torch" or name.startswith("torch.")):
+            raise ModuleNotFoundError(f"No module named {name!r} (not for spaCy)", name=name)
+        return None
 
 
 @lru_cache(maxsize=512)

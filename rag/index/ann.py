@@ -9,9 +9,9 @@ built on one thread). Both give the same bytes for the same vectors on any run.
 Measured by `eval/bench_scale.py` (a million generated passages, 2 cores): IVF with 4,096 lists
 finds 0.972 of the exact top 10 probing 256 lists (4.4 ms on one thread, 3.1 ms with the probes split
 between the 2 cores as a single question's search does unless `serve_threads` limits it; 0.956 at
-128), built in 2 to 3.5
-minutes, 790 MB; HNSW (M 48, efConstruction 120) found 0.898 with a beam of 512 (2 ms), built in
-17 minutes on its one thread, 1.17 GB; so IVF is the default (at 100k passages both reach 0.97). The threshold: an exact hybrid search costs about
+128), built in 2 to 3.5 minutes, 790 MB; HNSW (M 48, efConstruction 120) found 0.898 with a beam
+of 512 (2 ms), built in 17 minutes on its one thread, 1.17 GB; so IVF is the default (at 100k
+passages both reach 0.97). The threshold: an exact hybrid search costs about
 a microsecond per passage (the best-sentence ranking scans every sentence vector): 47 ms at 50,000
 passages and 63 ms at 100,000, against 9-13 ms approximate; at 50,000 an index is twenty times
 SQuAD-dev's 2,500 passages, and everything smaller stays exact.

@@ -66,8 +66,14 @@ def limit_torch() -> None:
 
 
 def query_threads() -> int:
-    """Threads one question's search may use: `serve_threads`' limit, else every core."""
-    return _threads or os.cpu_count() or 1
+    """Threads one question's search may use: `serve_threads`' limit, else every core this process may
+    run on (its CPU affinity, where the platform says)."""
+    if _threads:
+        return _threads
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def intra_op_threads() -> int:

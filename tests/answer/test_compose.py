@@ -248,5 +248,7 @@ def test_a_footnote_mark_brings_its_retrieved_footnote_as_the_second_quote():
     assert choose([statement, welcomed, footnote], set()) == [statement, footnote]
     other_doc = dataclasses.replace(footnote, passage=dataclasses.replace(note, doc="other.txt"))
     assert choose([statement, welcomed, other_doc], set()) == [statement, welcomed]  # another document's note 1
+    earlier = dataclasses.replace(footnote, passage=dataclasses.replace(note, start=0, end=len(note_text)))
+    assert choose([statement, welcomed, earlier], set()) == [statement, welcomed]  # a note 1 before it: another's
     plain = dataclasses.replace(statement, text=statement.text.replace("countries1", "countries"))
     assert choose([plain, welcomed, footnote], set()) == [plain, welcomed]  # no mark: the neighbour

@@ -144,3 +144,5 @@ def test_a_day_of_a_month_is_not_a_count():
     assert not holds(asked, "(December 10, Singapore) The member states of ASEM span Asia and Europe.")
     assert not holds(asked, "On 10 December the member states of ASEM met.")
     assert holds(asked, "ASEM has 53 members.")
+    states = asked_for("How many member states agreed on the sanctions package?")
+    assert holds(states, "In May, 27 member states agreed on the sanctions package.")  # a comma: a count

@@ -43,3 +43,18 @@ def test_spacy_is_loaded_without_torch_and_torch_still_imports_after():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "3"
+
+
+def test_another_thread_may_import_torch_while_spacy_is_imported():
+    code = ("import sys, threading, time; from rag.answer import language; errors = []\n"
+            "def other():\n"
+            "    time.sleep(0.05)\n"
+            "    try:\n"
+            "        import torch; torch.zeros(1)\n"
+            "    except Exception as exc:\n"
+            "        errors.append(repr(exc))\n"
+            "t = threading.Thread(target=other); t.start(); nlp = language.pipeline(); t.join()\n"
+            "assert nlp is not None, 'no spaCy'; assert not errors, errors; print('ok')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"

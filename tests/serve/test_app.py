@@ -266,3 +266,13 @@ def test_main_opens_the_pipeline_with_the_uploads_folder_only_for_the_seeds(monk
     [(args, kwargs)] = opened
     assert args[1] == docs and kwargs["uploads"] == (app.ROOT / DEFAULT_UPLOADS if seeds else None)
     assert "app: error: stop here" in capsys.readouterr().err
+
+
+def test_a_reader_that_cannot_be_loaded_stops_the_app_with_one_line(toy_docs, tmp_path, capsys):
+    (tmp_path / "notce").mkdir()
+    (tmp_path / "notce" / "config.json").write_text("{}", encoding="utf-8")  # a folder, but no cross-encoder
+    for reader in (tmp_path / "nosuch", tmp_path / "notce"):
+        assert app.main(["--docs", str(toy_docs), "--index", str(tmp_path / "index"), "--reader", str(reader)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].startswith("app: error: reader") and str(reader) in err[-1] and "Traceback" not in "\n".join(err)
+    assert not (tmp_path / "index").exists()  # refused before any index work
