@@ -107,16 +107,26 @@ class EvidenceCheck:
         label) names countries, none of them asked about ("Slovenia: ... Kono's visit to Slovenia" for
         "Which minister visited Ukraine?"). The documents' own country does not count; False without
         other names or term statistics, or when the question names no country."""
-        aliases = self.searcher.aliases
-        if aliases is None or self.searcher.term_stats is None:
-            return lambda c: False
-        asked = {country for country in aliases.countries(question, demonyms=False) if not self._background(country)}
+        asked = self._asked_countries(question)
 
         def other(c: Candidate) -> bool:
-            named = {n for n in aliases.countries(" ".join((c.text, c.before, *_setting(c, aliases))))
-                     if not self._background(n)}
+            named = {n for n in self._countries_of(c) if not self._background(n)}
             return bool(named) and not named & asked
         return other if asked else (lambda c: False)
+
+    def _asked_countries(self, question: str) -> set[str]:
+        """The countries `question` names by name (not demonym), the documents' own aside; none without
+        other names or term statistics."""
+        aliases = self.searcher.aliases
+        if aliases is None or self.searcher.term_stats is None:
+            return set()
+        return {country for country in aliases.countries(question, demonyms=False) if not self._background(country)}
+
+    def _countries_of(self, c: Candidate) -> set[str]:
+        """The countries a candidate sentence names, with the sentence before a leading pronoun and its
+        setting (`_setting`)."""
+        aliases = self.searcher.aliases
+        return aliases.countries(" ".join((c.text, c.before, *_setting(c, aliases))))
 
     def _known(self, word: str) -> bool:
         """Whether some indexed term starts like `word` (so "Danish" ~ "denmark", "parliaments" ~ "parliament"),
@@ -144,14 +154,10 @@ class EvidenceCheck:
         "Finland:" label); the best sentence, which the answer rests on, must name at least one of
         them. A country most passages name (the documents' own, "Japan") is not checked, nor a
         demonym ("German ruler" may be answered by "Prussia")."""
-        aliases = self.searcher.aliases
-        if aliases is None or self.searcher.term_stats is None or not chosen:
-            return ""
-        asked = {country for country in aliases.countries(question, demonyms=False) if not self._background(country)}
+        asked = self._asked_countries(question) if chosen else set()
         if not asked:
             return ""
-        named = {c: aliases.countries(" ".join((c.text, c.before, *_setting(c, aliases))))
-                 for c in chosen}  # each quoted sentence -> the countries it (or its context) names
+        named = {c: self._countries_of(c) for c in chosen}  # each quoted sentence -> the countries it names
         best = max(chosen, key=lambda c: c.score)
         missing = sorted(asked - set().union(*named.values())) or ([] if asked & named[best] else sorted(asked))
         return f"the evidence does not mention {missing[0]}" if missing else ""

@@ -71,11 +71,11 @@ def _reader(name: str | None):
     """The reader `--reader` names, loaded now (local files only); _ArgumentError when it cannot be."""
     if name is None:
         return None
-    from rag.answer.reader import as_reader
     from rag.errors import InputError
+    from rag.pipeline import load_reader
 
     try:
-        return as_reader(name).load()
+        return load_reader(name)
     except InputError as exc:
         raise _ArgumentError(str(exc)) from None
 

@@ -35,14 +35,19 @@ def test_the_pipeline_loads_once():
     assert language.pipeline() is language.pipeline()
 
 
+def run_python(code: str) -> str:
+    """`code` run in a fresh interpreter (nothing loaded yet); its stdout, once it exits 0."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
 def test_spacy_is_loaded_without_torch_and_torch_still_imports_after():
     code = ("import sys; from rag.answer import language; nlp = language.pipeline(); "
             "assert nlp is not None, 'no spaCy'; assert 'torch' not in sys.modules, 'torch was imported'; "
             "assert language.mentions('Kishida met Biden in Tokyo.')[0].kind == 'person'; "
             "import torch; print(torch.tensor([1, 2]).sum().item())")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "3"
+    assert run_python(code) == "3"
 
 
 def test_another_thread_may_import_torch_while_spacy_is_imported():
@@ -55,6 +60,4 @@ def test_another_thread_may_import_torch_while_spacy_is_imported():
             "        errors.append(repr(exc))\n"
             "t = threading.Thread(target=other); t.start(); nlp = language.pipeline(); t.join()\n"
             "assert nlp is not None, 'no spaCy'; assert not errors, errors; print('ok')")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "ok"
+    assert run_python(code) == "ok"
