@@ -27,6 +27,7 @@ import argparse
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -37,7 +38,7 @@ import gradio as gr  # noqa: E402
 
 from rag import InputError, RagError  # noqa: E402
 from rag.index.cpu import SERVE_THREADS, serve_threads  # noqa: E402
-from rag.pipeline import Pipeline, load_reader  # noqa: E402
+from rag.pipeline import Pipeline, load_reader, warm_up_language  # noqa: E402
 from rag.serve.files import source_routes  # noqa: E402
 from rag.serve.progress import console_progress  # noqa: E402
 from rag.serve.render import (  # noqa: E402
@@ -211,14 +212,15 @@ def build_demo(pipeline: Pipeline) -> gr.Blocks:
 def launch(demo: gr.Blocks, host: str, port: int, block: bool = True, routes=(), **kwargs):
     """Start serving `demo` (never with a share link; Gradio's own hints are not printed, only where
     it listens) and, with `block`, serve until interrupted. `routes` (Starlette routes, such as
-    `rag.serve.files.source_routes`) are put on the app's FastAPI app ahead of Gradio's own."""
-    result = demo.launch(server_name=host, server_port=port, share=False, show_error=True, theme=THEME, css=CSS,
+    `rag.serve.files.source_routes`) are put on the app's FastAPI app ahead of Gradio's own. Returns
+    `demo`, serving."""
+    demo.launch(server_name=host, server_port=port, share=False, show_error=True, theme=THEME, css=CSS,
                          max_file_size=MAX_DOCUMENT_BYTES, footer_links=["api"], quiet=True, prevent_thread_lock=True,
                          app_kwargs={"routes": list(routes)}, **kwargs)
     print(f"Running on local URL:  {demo.local_url.rstrip('/')}", file=sys.stderr, flush=True)
     if block:
         demo.block_thread()
-    return result
+    return demo
 
 
 def quiet_logging() -> None:
@@ -269,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         serve_threads()
         pipeline = Pipeline.open(args.index, args.docs, uploads=uploads_folder(args.docs), keep_model=True,
                                  progress=console_progress(), background=True, reader=reader)
-        pipeline.warm_up()
+        pipeline.warm_up(language=False)  # spaCy is loaded once the chat is served, beside the first questions
     except RagError as exc:
         print(f"app: error: {exc}", file=sys.stderr)
         return 1
@@ -277,14 +279,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"app: error: {exc.strerror or exc}{f': {exc.filename!r}' if exc.filename else ''}", file=sys.stderr)
         return 1
     quiet_logging()  # again: libraries imported since may have changed their loggers
-    if pipeline.summary is None:  # served as it was; the update runs in the background
+    if pipeline.updating is not None:  # served as it was; the update runs in the background
         print(f"Index ready: {pipeline.describe()}; bringing it up to date with {args.docs!r} in the background",
               file=sys.stderr, flush=True)
         pipeline.updating.add_done_callback(lambda done: report_update(
             None if done.exception() else done.result(), done.exception()))
+    elif pipeline.summary is None:  # served as it was: its documents did not change
+        print(f"Index ready: {pipeline.describe()}; up to date with {args.docs!r}", file=sys.stderr, flush=True)
     else:
         report_update(pipeline.summary, None)
-    launch(build_demo(pipeline), args.host, args.port, routes=source_routes(pipeline))
+    demo = launch(build_demo(pipeline), args.host, args.port, block=False, routes=source_routes(pipeline))
+    threading.Thread(target=warm_up_language, name="warm-up-language", daemon=True).start()
+    if demo is not None:
+        demo.block_thread()
     return 0
 
 

@@ -84,8 +84,9 @@ class Pipeline:
         build, and a corrupted one is refused: `rag index` rebuilds it). With `update`, changed
         documents are indexed (incrementally) before the index is loaded, once; without, a stale index
         is refused. With `background` (and `update`), an index of that folder that loads is served as
-        it is and updated by `refresh_in_background`, started before this returns (its Future is
-        `updating`); a missing, broken or other folder's index is built first as without it.
+        it is and, when its documents changed, updated by `refresh_in_background`, started before this
+        returns (its Future is `updating`; None when nothing changed); a missing, broken or other
+        folder's index is built first as without it.
         `keep_model` loads the embedding model once for builds and questions alike (a long-running
         app). `uploads` is a folder indexed with `docs`, its files named "uploads/..." (`upload_dir`;
         None: the one the index was built with, if any; False: none, so an index of `docs` alone).
@@ -130,9 +131,11 @@ class Pipeline:
         if background and not first:
             served = _as_it_is(store, folder, extra, embedder)
             if served is not None:
+                manifest = served.index.manifest
                 pipeline = cls(served, **options)
-                pipeline._source = _Source(folder, store, embedder, progress, served.index.manifest.extra_docs)
-                pipeline.updating = pipeline.refresh_in_background()
+                pipeline._source = _Source(folder, store, embedder, progress, manifest.extra_docs)
+                if manifest.format_version != FORMAT_VERSION or stale_files(manifest):
+                    pipeline.updating = pipeline.refresh_in_background()
                 return pipeline
         summary, loaded = update_index(folder, store, model=model, embedder=embedder, progress=progress,
                                        lock_timeout=lock_timeout, extra_docs=extra)
@@ -194,13 +197,13 @@ class Pipeline:
         _, assistant = self._pair
         return assistant.answer(self.query(question, **settings), clean_history(history))
 
-    def warm_up(self) -> None:
+    def warm_up(self, language: bool = True) -> None:
         """Ask once, so that the first person does not pay for lazy set-up (model, tokenizer, caches);
-        a corpus the question does not suit is no error (the first real question will say why). The
-        language pipeline (spaCy), which only some questions need, is loaded too."""
-        from rag.answer.language import pipeline as language_pipeline
-
-        language_pipeline()
+        a corpus the question does not suit is no error (the first real question will say why). With
+        `language`, the language pipeline (spaCy), which only some questions need, is loaded too (the
+        web chat loads it on a thread of its own once it serves: `warm_up_language`)."""
+        if language:
+            warm_up_language()
         try:
             self.ask(WARM_UP_QUESTION)
         except RagError as exc:
@@ -264,3 +267,11 @@ def _as_it_is(store: Store, folder: str, extra: dict | None, embedder: Embedder 
     if Path(manifest.docs) != Path(folder).resolve() or (extra is not None and manifest.extra_docs != extra):
         return None
     return retriever
+
+
+def warm_up_language() -> None:
+    """Load the language pipeline (spaCy) now rather than at the first question that needs it; a
+    question asked meanwhile on another thread waits for it (`rag.answer.language`)."""
+    from rag.answer.language import pipeline as language_pipeline
+
+    language_pipeline()

@@ -86,14 +86,20 @@ def test_main_builds_the_index_warms_up_and_serves_locally(toy_docs, tmp_path, c
     monkeypatch.delenv("GRADIO_SERVER_NAME", raising=False)
     monkeypatch.setattr(app, "launch", lambda demo, host, port, **kw: served.append((demo, host, port)))
     asked = []
-    monkeypatch.setattr(Pipeline, "warm_up", lambda self: asked.append(self))
+    monkeypatch.setattr(Pipeline, "warm_up", lambda self, language=True: asked.append((self, language)))
+    monkeypatch.setattr(app, "warm_up_language", lambda: asked.append("language"))
     assert app.main(["--docs", str(toy_docs), "--index", str(tmp_path / "index")]) == 0
     err = capsys.readouterr().err
     assert "Reading files: 6/6 done" in err and "Saving the index: 1/1 done" in err
     assert "Index ready:" in err and "6 added" in err and "Traceback" not in err
     [(demo, host, port)] = served
     assert isinstance(demo, gr.Blocks) and (host, port) == ("127.0.0.1", 7860)
-    assert len(asked) == 1 and fake_model == ["all-MiniLM-L6-v2"]  # loaded once, for the build and questions
+    assert fake_model == ["all-MiniLM-L6-v2"]  # loaded once, for the build and questions
+    for _ in range(100):  # spaCy is loaded on a thread of its own once the chat is served
+        if "language" in asked:
+            break
+        threading.Event().wait(0.05)
+    assert asked == [(asked[0][0], False), "language"]
 
 
 def test_chat_answers_and_keeps_the_turns_for_follow_ups(handlers):
@@ -185,11 +191,32 @@ def test_an_upload_over_the_budget_is_refused_with_a_reason(handlers, tmp_path, 
     third.future.result(10)
 
 
+def test_main_restarted_on_unchanged_documents_serves_the_index_without_an_update(
+        toy_docs, tmp_path, capsys, fake_model, monkeypatch, gate):
+    served = []
+    monkeypatch.setattr(app, "launch", lambda demo, host, port, **kw: served.append(demo))
+    monkeypatch.setattr(Pipeline, "warm_up", lambda self, language=True: None)
+    monkeypatch.setattr(app, "warm_up_language", lambda: None)
+    opened = []
+    real_build_demo = app.build_demo
+    monkeypatch.setattr(app, "build_demo", lambda pipeline: opened.append(pipeline) or real_build_demo(pipeline))
+    args = ["--docs", str(toy_docs), "--index", str(tmp_path / "index")]
+    gate.set()
+    assert app.main(args) == 0
+    capsys.readouterr()
+    gate.clear()  # an update would wait here; none should start
+    assert app.main(args) == 0
+    assert opened[-1].updating is None and not opened[-1].indexing.busy
+    err = capsys.readouterr().err
+    assert f"Index ready: 6 documents, 10 passages; up to date with {str(toy_docs)!r}" in err
+    assert "in the background" not in err and len(served) == 2
+
+
 def test_main_restarted_serves_the_old_index_at_once_and_updates_it_in_the_background(
         toy_docs, tmp_path, capsys, fake_model, monkeypatch, gate):
     served = []
     monkeypatch.setattr(app, "launch", lambda demo, host, port, **kw: served.append(demo))
-    monkeypatch.setattr(Pipeline, "warm_up", lambda self: None)
+    monkeypatch.setattr(Pipeline, "warm_up", lambda self, language=True: None)
     demos = []
     real_build_demo = app.build_demo
     monkeypatch.setattr(app, "build_demo", lambda pipeline: demos.append(pipeline) or real_build_demo(pipeline))
