@@ -2,7 +2,8 @@
 
 Incremental: files whose fingerprint is unchanged keep their passages and vectors (none, for an empty
 or headings-only file), changed and new files are re-chunked and re-embedded, deleted files are
-dropped; with nothing changed nothing is written and no model is loaded. Every document's text is
+dropped; with nothing changed nothing is written and no model is loaded. New passages and their
+sentences are embedded in one stream, each distinct text once. Every document's text is
 stored with the index, so citations are verified against what was indexed. A file that cannot be
 indexed (an unknown type, undecodable, binary, damaged, encrypted, a scan, empty, unreadable, or over
 the per-file size limit `max_file_bytes`) is skipped with one warning line (also logged) and recorded
@@ -290,7 +291,8 @@ def _build(docs: Path, extra: dict | None, store: Store, model: str | None, chun
     if fresh:
         sentence_texts = [[p.text[s:e] for s, e in split_sentences(p.text)] for p in fresh]
         texts = [p.context() for p in fresh] + [t for ts in sentence_texts for t in ts]
-        encoded = executor.encode(embedder, model, texts, progress)
+        rows = {t: i for i, t in enumerate(dict.fromkeys(texts))}  # a sentence carried into the next passage: once
+        encoded = executor.encode(embedder, model, list(rows), progress)[[rows[t] for t in texts]]
         dim = encoded.shape[1]
         row = len(fresh)
         for i, (p, ts) in enumerate(zip(fresh, sentence_texts)):

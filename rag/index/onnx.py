@@ -3,7 +3,10 @@
 `OnnxEmbedder` tokenizes with the model's own `tokenizer.json` (the `tokenizers` library), runs the
 transformer exported to ONNX, and pools in numpy as the model's sentence-transformers configuration
 says (mean over the attention mask or the CLS token, then L2 normalisation). Texts are tokenized
-once and encoded longest first in batches of similar length, so little time goes into padding.
+once and encoded longest first in small batches of similar length, so little time goes into
+padding; many texts (a build) are encoded by one single-threaded session run from a thread per core,
+which encodes about 15% more per second on 2 cores than one session with 2 threads, and gives the
+same vectors whatever the number of cores.
 
 The ONNX file is made here, from the model folder's own weights, with torch's (TorchScript) exporter:
 once, the first time it is needed, and cached under `$XDG_CACHE_HOME/rag/onnx/<key>/` (`~/.cache`
@@ -24,8 +27,10 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +39,7 @@ log = logging.getLogger(__name__)
 
 EXPORT_VERSION = 1  # part of the cache key: bump when the export itself changes
 OPSET = 17
-BATCH = 32  # texts per ONNX run when encoding many
+BATCH = 8  # texts per ONNX run when encoding many (on one thread, 8 ran 15% faster than 32)
 WEIGHTS = ("model.safetensors", "pytorch_model.bin")  # the first one the folder has is hashed and exported
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 MODEL_FILE = "model.onnx"
@@ -171,15 +176,14 @@ def quantize(fp32: str | Path, target: str | Path) -> None:
 
 class OnnxEmbedder:
     """A Transformer + mean/CLS Pooling (+ Normalize) model folder on ONNX Runtime; safe to share
-    between threads. `threads` ONNX Runtime threads per call (None: what `rag.index.cpu` set, else
-    one per core)."""
+    between threads. `threads`: ONNX Runtime threads for a call of a few texts, and worker threads
+    for one of many (None: what `rag.index.cpu` set, else one per core)."""
 
     def __init__(self, name: str, folder: str | Path, pooling: str, max_length: int, *, int8: bool = False,
                  threads: int | None = None):
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        from rag.index.cpu import intra_op_threads
+        from rag.index.cpu import intra_op_threads, query_threads
 
         if pooling not in ("mean", "cls"):
             raise ValueError(f"pooling {pooling!r} is neither 'mean' nor 'cls'")
@@ -192,10 +196,25 @@ class OnnxEmbedder:
         self.tokenizer.no_padding()  # padded here, per batch; the file pads everything to 128 tokens
         self.tokenizer.enable_truncation(max_length)  # the model's limit, not the file's 128
         self.path = exported_model(folder, int8=int8)
+        self.threads = intra_op_threads() if threads is None else threads
+        self.workers = self.threads or query_threads()
+        self.session = self._session(self.threads)
+        self._bulk = None  # the single-threaded session for many texts, made on first use
+        self._bulk_lock = threading.Lock()
+
+    def _session(self, threads: int):
+        import onnxruntime as ort
+
         options = ort.SessionOptions()
-        options.intra_op_num_threads = intra_op_threads() if threads is None else threads
+        options.intra_op_num_threads = threads
         options.log_severity_level = 3  # errors only
-        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+
+    def _bulk_session(self):
+        with self._bulk_lock:
+            if self._bulk is None:
+                self._bulk = self._session(1)
+            return self._bulk
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         texts = list(texts)
@@ -205,19 +224,30 @@ class OnnxEmbedder:
         encodings = self.tokenizer.encode_batch(texts, add_special_tokens=True)
         lengths = np.array([len(e.ids) for e in encodings])
         order = np.argsort(-lengths, kind="stable")  # longest first: batches of similar length
-        for start in range(0, len(texts), BATCH):
-            rows = order[start:start + BATCH]
-            out[rows] = self._run([encodings[i] for i in rows], int(lengths[rows].max()))
+        batches = [order[start:start + BATCH] for start in range(0, len(texts), BATCH)]
+        workers = min(self.workers, len(batches))
+        session = self.session if workers < 2 else self._bulk_session()
+
+        def run(rows: np.ndarray) -> np.ndarray:
+            return self._run(session, [encodings[i] for i in rows], int(lengths[rows].max()))
+
+        if workers < 2:
+            for rows in batches:
+                out[rows] = run(rows)
+        else:  # ONNX Runtime lets go of the GIL while it runs; threads started here share the caller's priority
+            with ThreadPoolExecutor(workers, thread_name_prefix="onnx-encode") as pool:
+                for rows, vectors in zip(batches, pool.map(run, batches)):
+                    out[rows] = vectors
         return out
 
-    def _run(self, encodings, width: int) -> np.ndarray:
+    def _run(self, session, encodings, width: int) -> np.ndarray:
         ids = np.full((len(encodings), width), self.pad_id, dtype=np.int64)
         mask = np.zeros_like(ids)
         types = np.zeros_like(ids)
         for row, e in enumerate(encodings):
             n = len(e.ids)
             ids[row, :n], mask[row, :n], types[row, :n] = e.ids, e.attention_mask, e.type_ids
-        hidden = self.session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0]
+        hidden = session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0]
         if self.pooling == "cls":
             vectors = hidden[:, 0]
         else:

@@ -86,6 +86,20 @@ def test_a_text_gets_the_same_vector_alone_as_in_a_batch(cached):
         np.testing.assert_allclose(encoder.encode([text])[0], batch[i], atol=1e-5)
 
 
+def test_many_texts_are_encoded_by_a_thread_per_core_with_the_same_vectors_whatever_the_cores(cached, seed_texts):
+    folder = Path(resolve_model(DEFAULT_MODEL))
+    texts = seed_texts["sentences"][:40]
+    assert len(texts) > 2 * onnx.BATCH
+    two = onnx.OnnxEmbedder(DEFAULT_MODEL, folder, *_plain_pooling(folder), threads=2)
+    one = onnx.OnnxEmbedder(DEFAULT_MODEL, folder, *_plain_pooling(folder), threads=1)
+    assert two.encode(texts[:3]) is not None and two._bulk is None  # a few texts: the session with 2 threads
+    many = two.encode(texts)
+    assert two._bulk.get_session_options().intra_op_num_threads == 1 and one._bulk is None
+    assert np.array_equal(many, one.encode(texts))  # 2 workers of 1 thread, or 1 thread alone: the same bits
+    for i in (0, 17, 39):
+        np.testing.assert_allclose(two.encode([texts[i]])[0], many[i], atol=1e-5)
+
+
 def test_an_index_built_with_sentence_transformers_is_searched_with_onnx(cached, seed_index, seed_retriever):
     from rag import Retriever
 
