@@ -2,7 +2,8 @@
 
 Loads the model and the index once for every session and serves a Gradio chat on 127.0.0.1:7860 (or
 GRADIO_SERVER_PORT). The first start builds the index, with progress on the console; a later start
-(after a crash too) serves the index it finds at once and brings it up to date in the background.
+(after a crash too) serves the index it finds at once and, when its documents changed, brings it up to
+date in the background. spaCy is loaded on a thread of its own once the chat is served.
 Uploads are indexed in the background as well, while questions are answered from the index as it
 was. Every torch, BLAS and faiss call runs on one thread and builds at a lower priority, so a build
 beside the questions does not slow them much (`rag.index.cpu`). Up to `QUEUE_SIZE` questions wait
