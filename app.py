@@ -216,8 +216,8 @@ def launch(demo: gr.Blocks, host: str, port: int, block: bool = True, routes=(),
     `rag.serve.files.source_routes`) are put on the app's FastAPI app ahead of Gradio's own. Returns
     `demo`, serving."""
     demo.launch(server_name=host, server_port=port, share=False, show_error=True, theme=THEME, css=CSS,
-                         max_file_size=MAX_DOCUMENT_BYTES, footer_links=["api"], quiet=True, prevent_thread_lock=True,
-                         app_kwargs={"routes": list(routes)}, **kwargs)
+                max_file_size=MAX_DOCUMENT_BYTES, footer_links=["api"], quiet=True, prevent_thread_lock=True,
+                app_kwargs={"routes": list(routes)}, **kwargs)
     print(f"Running on local URL:  {demo.local_url.rstrip('/')}", file=sys.stderr, flush=True)
     if block:
         demo.block_thread()
