@@ -32,7 +32,10 @@ from rag.errors import RagError
 from rag.index.factory import CLUSTER_EXTRA, quiet_grpc
 from rag.index.sources import Scan, scan_file
 
+log = logging.getLogger(__name__)
+
 EMBED_STEP = 256  # texts per actor call (the in-process build's progress step)
+LOCAL_STARTS = 2  # a local Ray whose node did not come up in Ray's 30 s (seen once, on a cold machine) is started again
 QUEUED = 2  # steps waiting per actor, so none idles while the driver gathers
 FILES_PER_TASK = 8  # at most; fewer when there are few files, so every worker gets some
 WAIT_S = 0.2  # how often the finished reading tasks are gathered
@@ -74,15 +77,21 @@ class RayExecutor:
             return ray
         quiet = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
                      configure_logging=True)
-        try:
-            if self.address is None:
-                # workers at this process's priority (Ray's default nice 15 starves them beside other work)
-                ray.init(address="local", num_cpus=_cores(), _system_config={"worker_niceness": 0}, **quiet)
-            else:
-                ray.init(address=self.address, **quiet)
-        except Exception as exc:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ValueError...
-            where = f"Ray at {self.address!r}" if self.address else "a local Ray"
-            raise RagError(f"could not start or join {where}: {_line(exc)}") from None
+        for attempt in range(1 if self.address else LOCAL_STARTS):
+            try:
+                if self.address is None:
+                    # workers at this process's priority (Ray's default nice 15 starves them beside other work)
+                    ray.init(address="local", num_cpus=_cores(), _system_config={"worker_niceness": 0}, **quiet)
+                else:
+                    ray.init(address=self.address, **quiet)
+                break
+            except Exception as exc:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ValueError...
+                if self.address is None and attempt + 1 < LOCAL_STARTS:
+                    log.info("a local Ray did not start (%s); starting it again", _line(exc))
+                    ray.shutdown()
+                    continue
+                where = f"Ray at {self.address!r}" if self.address else "a local Ray"
+                raise RagError(f"could not start or join {where}: {_line(exc)}") from None
         self.joined = True
         return ray
 

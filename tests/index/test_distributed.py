@@ -41,8 +41,15 @@ def local_ray():
 
     import conftest
 
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-             logging_level=logging.ERROR)
+    for attempt in range(2):  # a node that did not come up in Ray's 30 s (seen once, on a cold machine): again
+        try:
+            ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+                     logging_level=logging.ERROR)
+            break
+        except Exception:
+            ray.shutdown()
+            if attempt:
+                raise
     for module in (conftest, sys.modules[__name__]):  # the workers cannot import the test modules: send their classes
         ray.cloudpickle.register_pickle_by_value(module)
     yield ray
@@ -150,6 +157,43 @@ def test_missing_ray_is_one_line_naming_the_extra(monkeypatch, tmp_path, capsys)
     assert main(["index", str(docs), "--index", str(tmp_path / "index"), "--ray"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("rag: error:") and ".[cluster]" in err[0]
+
+
+class FlakyRay:
+    """Stands in for the ray module: `init` fails the first `failures` times, as a node that did not come up."""
+
+    def __init__(self, failures: int):
+        self.failures, self.calls = failures, []
+
+    def is_initialized(self) -> bool:
+        return False
+
+    def init(self, **kwargs):
+        self.calls.append("init")
+        if self.failures:
+            self.failures -= 1
+            raise Exception("The current node timed out during startup.")
+
+    def shutdown(self):
+        self.calls.append("shutdown")
+
+
+def test_a_local_ray_that_did_not_come_up_is_started_again_once():
+    from rag.index import distributed
+
+    executor = distributed.RayExecutor()
+    executor.ray = FlakyRay(1)
+    assert executor._connect() is executor.ray and executor.joined
+    assert executor.ray.calls == ["init", "shutdown", "init"]
+    executor.ray, executor.joined = FlakyRay(2), False
+    with pytest.raises(RagError, match="^could not start or join a local Ray: Exception: The current node timed "
+                                       "out during startup.$"):
+        executor._connect()
+    executor.ray, executor.joined = FlakyRay(1), False
+    executor.address = "ray://head:10001"  # a cluster's address is tried once
+    with pytest.raises(RagError, match="could not start or join Ray at 'ray://head:10001'"):
+        executor._connect()
+    assert executor.ray.calls == ["init"]
 
 
 def test_the_ray_option(tmp_path, capsys):
