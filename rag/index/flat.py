@@ -49,7 +49,7 @@ class LocalIndex:
     manifest: Manifest
     passages: Sequence[Passage]  # a tuple (small index) or `PassageRecords`
     dense: object = field(repr=False)  # faiss.Index
-    bm25: object = field(repr=False)  # bm25s.BM25
+    bm25: lexical.Postings = field(repr=False)
     sentence_vectors: SentenceVectors = field(repr=False)
     texts: DocumentTexts = field(repr=False)  # doc -> the text its spans index into
     records: PassageRecords = field(repr=False)

@@ -5,6 +5,10 @@ statistics (document frequencies, vocabulary) that the answerer weighs question 
 bm25s's own `.npy`/`.json` files (no pickle), read back from a folder or from those files' bytes or
 memory maps (the arrays are viewed, not copied). The only module that knows bm25s's internals.
 
+bm25s (and scipy, which it imports: 0.1 s of every cold start) is imported to build and save only.
+Questions are tokenised here as bm25s tokenises (its token pattern, its English stop words, PyStemmer)
+and scored from the saved postings (`Postings`), with the same float32 sums bm25s's `get_scores` makes.
+
 The vocabulary is numbered in sorted term order (bm25s numbers it in set order, which follows
 PYTHONHASHSEED), so the same passages always give byte-identical files; every score is the same
 as bm25s's own numbering gives (a term's column number enters no score).
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -34,22 +39,23 @@ def _stemmer():
     return Stemmer.Stemmer("english")
 
 
-@lru_cache(maxsize=1)
-def _stopwords() -> frozenset[str]:
-    from bm25s.stopwords import STOPWORDS_EN
-
-    return frozenset(STOPWORDS_EN)
+# bm25s's English stop words (bm25s.stopwords.STOPWORDS_EN) and token pattern, which every index was built with
+STOPWORDS = frozenset(("a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it",
+                       "no", "not", "of", "on", "or", "such", "that", "the", "their", "then", "there", "these",
+                       "they", "this", "to", "was", "will", "with"))
+TOKEN = re.compile(r"(?u)\b\w\w+\b")
 
 
 def stem(word: str) -> str | None:
     """The indexed form of one lower-case word, or None for a stop word (never indexed)."""
-    return None if word in _stopwords() else _stemmer().stemWord(word)
+    return None if word in STOPWORDS else _stemmer().stemWord(word)
 
 
 def tokenize(texts: list[str]) -> list[list[str]]:
-    import bm25s
-
-    return bm25s.tokenize(texts, lower=True, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
+    """Each text's terms as bm25s.tokenize(lower=True, stopwords="en", stemmer=PyStemmer's English)
+    gives them: lower-cased words of two or more word characters, stop words dropped, stemmed."""
+    stemmer = _stemmer()
+    return [stemmer.stemWords([w for w in TOKEN.findall(text.lower()) if w not in STOPWORDS]) for text in texts]
 
 
 def build(texts: list[str]):
@@ -77,51 +83,72 @@ def load(folder: Path):
 
 
 _ARRAYS = {"data": "data.csc.index.npy", "indices": "indices.csc.index.npy", "indptr": "indptr.csc.index.npy"}
-_VOCAB, _PARAMS, _NONOCCURRENCE = "vocab.index.json", "params.index.json", "nonoccurrence_array.index.npy"
+_VOCAB, _PARAMS = "vocab.index.json", "params.index.json"
 
 
-def from_files(files: Mapping[str, object]):
-    """The model whose saved files (file name -> bytes or a memory map) are `files`: what `load` makes
-    of a folder holding them, built from files already opened (and checked) rather than by opening the
-    files again; the arrays view the given bytes."""
-    import bm25s
+@dataclass(frozen=True)
+class Postings:
+    """A BM25 model as questions use it: bm25s's per-term postings (CSC: term j's passages are
+    indices[indptr[j]:indptr[j + 1]], their scores the same rows of data) and its vocabulary."""
 
+    vocab: dict  # term -> column
+    data: np.ndarray
+    indices: np.ndarray
+    indptr: np.ndarray
+    n: int  # passages
+
+
+def postings(model) -> Postings:
+    """The postings of a bm25s model that `build` made or `load` read (a method of bm25s that scores
+    passages without the term too, BM25L or BM25+, is refused: `build` never makes one)."""
+    if model.method in model.methods_requiring_nonoccurrence:
+        raise ValueError(f"BM25 method {model.method!r} is not read here (the index is built with 'lucene')")
+    return Postings(model.vocab_dict, model.scores["data"], model.scores["indices"], model.scores["indptr"],
+                    int(model.scores["num_docs"]))
+
+
+def from_files(files: Mapping[str, object]) -> Postings:
+    """The postings whose saved files (file name -> bytes or a memory map) are `files`: what `load`
+    reads from a folder holding them, made from files already opened (and checked) rather than by
+    opening them again, without bm25s; the arrays view the given bytes. ValueError for a BM25 method
+    other than bm25s's default ('lucene') or its relatives that need no scores of absent terms."""
     params = json.loads(files[_PARAMS][:])
-    version, num_docs = params.pop("version", None), params.pop("num_docs", None)
-    model = bm25s.BM25(**params)
-    model.vocab_dict = json.loads(files[_VOCAB][:])
-    model._original_version = version
-    model.unique_token_ids_set = set(model.vocab_dict.values())
-    model.scores = {key: npy_array(files[name]) for key, name in _ARRAYS.items()} | {"num_docs": num_docs}
-    needs = model.method in model.methods_requiring_nonoccurrence
-    model.nonoccurrence_array = npy_array(files[_NONOCCURRENCE]) if needs else None
-    return model
+    if params.get("method", "lucene") in ("bm25l", "bm25+"):
+        raise ValueError(f"BM25 method {params['method']!r} is not read here (the index is built with 'lucene')")
+    arrays = {key: npy_array(files[name]) for key, name in _ARRAYS.items()}
+    return Postings(json.loads(files[_VOCAB][:]), arrays["data"], arrays["indices"], arrays["indptr"],
+                    int(params["num_docs"]))
+
+
+def _postings_of(model) -> Postings:
+    return model if isinstance(model, Postings) else postings(model)
+
+
+def _summed(p: Postings, question: str) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Every passage's BM25 score for `question` (float32, term by term in query order, a repeated
+    term counted again: bm25s's `get_scores`) and the spans of the query terms' postings."""
+    total = np.zeros(p.n, dtype=np.float32)
+    terms = [p.vocab[t] for t in tokenize([question])[0] if t in p.vocab]
+    spans = [(int(p.indptr[t]), int(p.indptr[t + 1])) for t in terms]
+    for a, b in spans:
+        total[p.indices[a:b]] += p.data[a:b]  # a term's postings name each passage once: as np.add.at
+    return total, spans
 
 
 def scores(model, question: str) -> np.ndarray:
-    """BM25 score of every indexed passage for `question` (zeros when no query term is known)."""
-    tokens = tokenize([question])[0]
-    if not tokens:
-        return np.zeros(model.scores["num_docs"], dtype=np.float32)
-    return np.asarray(model.get_scores(tokens), dtype=np.float32)
+    """BM25 score of every indexed passage for `question` (zeros when no query term is known);
+    `model` is `Postings` or a bm25s model from `build` or `load`."""
+    return _summed(_postings_of(model), question)[0]
 
 
 def search(model, question: str, n: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
     """The `n` best (passage, BM25 score) pairs scoring above 0, by score then position, only among
-    `allowed` passages if given: exactly the top of `scores` (the same float32 sums, term by term in
-    query order), but summed over the query terms' postings, so it costs what they hold."""
-    if model.nonoccurrence_array is not None:  # every passage scores something: no shortcut
-        total = scores(model, question)
-        return [(int(i), float(total[i])) for i in best(total, n, allowed, floor=0.0)]
-    tokens = tokenize([question])[0]
-    data, indices, indptr = model.scores["data"], model.scores["indices"], model.scores["indptr"]
-    total = np.zeros(model.scores["num_docs"], dtype=np.float32)
-    terms = [model.vocab_dict[t] for t in tokens if t in model.vocab_dict]
-    spans = [(int(indptr[t]), int(indptr[t + 1])) for t in terms]
-    for a, b in spans:
-        total[indices[a:b]] += data[a:b]  # a term's postings name each passage once: as np.add.at
+    `allowed` passages if given: exactly the top of `scores` (the same float32 sums), found among the
+    query terms' postings, so it costs what they hold."""
+    p = _postings_of(model)
+    total, spans = _summed(p, question)
     if sum(b - a for a, b in spans) * 8 < len(total):  # few postings: their passages, not a scan of all
-        found = _best_posted([indices[a:b] for a, b in spans], total, n, allowed)
+        found = _best_posted([p.indices[a:b] for a, b in spans], total, n, allowed)
     else:
         found = np.flatnonzero(total)
         if allowed is not None:
@@ -169,5 +196,6 @@ class TermStats:
 
 
 def term_stats(model) -> TermStats:
-    """The statistics of a built or loaded BM25 model."""
-    return TermStats(int(model.scores["num_docs"]), model.vocab_dict, model.scores["indptr"])
+    """The statistics of a built or loaded BM25 model (`Postings` or bm25s's)."""
+    p = _postings_of(model)
+    return TermStats(p.n, p.vocab, p.indptr)

@@ -97,16 +97,48 @@ def test_same_texts_same_files(tmp_path):
 
 def test_from_files_is_what_load_reads(tmp_path):
     lexical.save(lexical.build(seed_texts()), tmp_path)
-    loaded = lexical.load(tmp_path)
+    loaded = lexical.postings(lexical.load(tmp_path))
     made = lexical.from_files({p.name: p.read_bytes() for p in tmp_path.iterdir()})
-    assert made.vocab_dict == loaded.vocab_dict and list(made.vocab_dict) == list(loaded.vocab_dict)
-    assert (made.k1, made.b, made.method, made.idf_method, made.dtype, made.backend) == \
-        (loaded.k1, loaded.b, loaded.method, loaded.idf_method, loaded.dtype, loaded.backend)
+    assert isinstance(made, lexical.Postings) and made.n == loaded.n
+    assert made.vocab == loaded.vocab and list(made.vocab) == list(loaded.vocab)
     for key in ("data", "indices", "indptr"):
-        np.testing.assert_array_equal(made.scores[key], loaded.scores[key])
-    assert made.scores["num_docs"] == loaded.scores["num_docs"] and made.nonoccurrence_array is None
+        np.testing.assert_array_equal(getattr(made, key), getattr(loaded, key))
     for question in queries():
         np.testing.assert_array_equal(lexical.scores(made, question), lexical.scores(loaded, question))
+
+
+def test_tokenize_is_bm25s_tokenize():
+    """Questions are tokenised without bm25s, exactly as bm25s tokenised the passages of every index."""
+    import bm25s
+    from bm25s.stopwords import STOPWORDS_EN
+
+    assert lexical.STOPWORDS == frozenset(STOPWORDS_EN)
+    texts = seed_texts() + queries() + ["Naïve café's co-operation, 3D printers & e-mail_addresses: ÉTÉ 2021!",
+                                        "a I x 1 22 __ _a b_ Ünïcödé ǅ ﬁnance", "", "   ", "THE The the"]
+    theirs = bm25s.tokenize(texts, lower=True, stopwords="en", stemmer=lexical._stemmer(), return_ids=False,
+                            show_progress=False)
+    assert lexical.tokenize(texts) == [list(t) for t in theirs]
+
+
+def test_reading_an_index_and_scoring_questions_imports_no_bm25s(tmp_path):
+    import subprocess
+    import sys
+
+    lexical.save(lexical.build(TEXTS), tmp_path)
+    code = (f"import sys, pathlib; from rag.index import lexical; folder = pathlib.Path({str(tmp_path)!r}); "
+            "p = lexical.from_files({f.name: f.read_bytes() for f in folder.iterdir()}); "
+            "print(lexical.search(p, 'cats purr', 2), lexical.stem('cats'), 'bm25s' in sys.modules, 'scipy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.split()[-3:] == ["cat", "False", "False"] and out.stdout.startswith("[(0, ")
+
+
+def test_a_bm25_method_that_scores_absent_terms_is_refused(tmp_path):
+    lexical.save(lexical.build(TEXTS), tmp_path)
+    files = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    params = json.loads(files["params.index.json"])
+    files["params.index.json"] = json.dumps({**params, "method": "bm25l"}).encode()
+    with pytest.raises(ValueError, match="BM25 method 'bm25l' is not read here"):
+        lexical.from_files(files)
 
 
 def test_passages_of_stop_words_only_give_zero_scores(tmp_path):
