@@ -91,7 +91,7 @@ def bench(name: str, docs: Path, qa: Path, n_queries: int, workdir: Path) -> Non
     import rag
     from rag.settings import DEFAULT_K, MODES
     from rag.evaluate.baseline import NaiveRetriever
-    from rag.index.embed import SentenceTransformerEmbedder, query_embedder
+    from rag.index.embed import SentenceTransformerEmbedder, document_embedder
 
     print(f"\n== {name}: {docs}")
     index = workdir / f"index-{name}"
@@ -101,14 +101,15 @@ def bench(name: str, docs: Path, qa: Path, n_queries: int, workdir: Path) -> Non
     print(f"ours   build: {build:.1f}s for {summary.passages} passages ({summary.passages / build:.1f} passages/s, "
           f"with model load and sentence vectors)")
     texts = embedded_texts(rag.Retriever.load(index).index.passages)
-    pieces, encoder = word_pieces(texts), query_embedder()
+    pieces, encoder = word_pieces(texts), document_embedder()  # what the build encoded with
     encoder.encode(texts[:8])
     t0 = time.perf_counter()
     encoder.encode(texts)
     alone = time.perf_counter() - t0
     print(f"ours   build rate: {pieces / build:.0f} word pieces/s, {pieces / build / (pieces / alone):.0%} of the "
           f"encoder alone on the same {len(texts)} texts ({pieces} word pieces in {alone:.1f}s: "
-          f"{pieces / alone:.0f}/s)")
+          f"{pieces / alone:.0f}/s; {type(encoder).__name__} {getattr(encoder, 'runtime', '')} "
+          f"{getattr(encoder, 'precision', '')})")
     t0 = time.perf_counter()
     again = rag.build_index(docs, index)
     print(f"ours   unchanged re-index: {time.perf_counter() - t0:.3f}s in-process, {again.embedded} embedded; "

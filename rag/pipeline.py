@@ -87,8 +87,9 @@ class Pipeline:
         it is and, when its documents changed, updated by `refresh_in_background`, started before this
         returns (its Future is `updating`; None when nothing changed); a missing, broken or other
         folder's index is built first as without it.
-        `keep_model` loads the embedding model once for builds and questions alike (a long-running
-        app). `uploads` is a folder indexed with `docs`, its files named "uploads/..." (`upload_dir`;
+        `embedder` encodes questions and builds alike; without it, builds encode with the model's
+        `document_embedder` (made once per process) and questions with its `query_embedder`, loaded
+        once with `keep_model` (a long-running app), else by each retriever. `uploads` is a folder indexed with `docs`, its files named "uploads/..." (`upload_dir`;
         None: the one the index was built with, if any; False: none, so an index of `docs` alone).
         `store`, when given, is where the index is instead of `index` (a directory, a Milvus URI such as
         `milvus://HOST:PORT/COLLECTION` or `milvus:PATH.db`, or a `Store`; `rag.index.factory`).
@@ -96,6 +97,7 @@ class Pipeline:
         if options.get("reader") is not None:  # a reader that cannot be loaded is named before any index work
             options["reader"] = load_reader(options["reader"])
         store = open_store(store if store is not None else index)
+        builder = embedder  # None: the model's document encoder, made once per process
         if keep_model and embedder is None:
             embedder = query_embedder(model or DEFAULT_MODEL)
         if not update:
@@ -120,7 +122,7 @@ class Pipeline:
                 if not changed and not older:  # loaded as it is, without waiting for any build's lock
                     pipeline = cls(Retriever.load(store=store, embedder=embedder, check_sources=False), **options)
                     if Path(folder).is_dir():
-                        pipeline._source = _Source(folder, store, embedder, progress, manifest.extra_docs)
+                        pipeline._source = _Source(folder, store, embedder, builder, progress, manifest.extra_docs)
                     return pipeline
                 if notify and older:
                     notify(f"index at {store.location!r} has format version {manifest.format_version}, this rag reads "
@@ -133,14 +135,14 @@ class Pipeline:
             if served is not None:
                 manifest = served.index.manifest
                 pipeline = cls(served, **options)
-                pipeline._source = _Source(folder, store, embedder, progress, manifest.extra_docs)
+                pipeline._source = _Source(folder, store, embedder, builder, progress, manifest.extra_docs)
                 if manifest.format_version != FORMAT_VERSION or stale_files(manifest):
                     pipeline.updating = pipeline.refresh_in_background()
                 return pipeline
-        summary, loaded = update_index(folder, store, model=model, embedder=embedder, progress=progress,
+        summary, loaded = update_index(folder, store, model=model, embedder=builder, progress=progress,
                                        lock_timeout=lock_timeout, extra_docs=extra)
         pipeline = cls(Retriever(loaded, embedder), summary=summary, **options)
-        pipeline._source = _Source(folder, store, embedder, progress, loaded.manifest.extra_docs)
+        pipeline._source = _Source(folder, store, embedder, builder, progress, loaded.manifest.extra_docs)
         return pipeline
 
     @property
@@ -212,9 +214,9 @@ class Pipeline:
     def refresh(self, progress: Progress | None = None) -> BuildSummary:
         """Bring the index up to date with its documents folder, warm it up and swap it in (callers
         wait their turn)."""
-        source = self._source or _Source(str(self.docs_dir), "", None, None, {})
+        source = self._source or _Source(str(self.docs_dir), "", None, None, None, {})
         with self.lock:
-            summary, loaded = update_index(source.docs, source.index, embedder=source.embedder,
+            summary, loaded = update_index(source.docs, source.index, embedder=source.builder,
                                            progress=progress or source.progress, extra_docs=source.extra)
             pair = self._make_pair(Retriever(loaded, source.embedder))
             self._warm(pair)
@@ -250,7 +252,8 @@ class _Source(NamedTuple):
 
     docs: str
     index: Store
-    embedder: Embedder | None
+    embedder: Embedder | None  # questions
+    builder: Embedder | None  # builds (None: the model's `document_embedder`)
     progress: Progress | None
     extra: dict  # prefix -> another folder indexed with `docs`
 

@@ -142,7 +142,7 @@ def fake_model(monkeypatch) -> list[str]:
         made.append(name)
         return FakeEmbedder(name)
 
-    for module, name in ((rag.search.retriever, "query_embedder"), (rag.index.build, "query_embedder"),
+    for module, name in ((rag.search.retriever, "query_embedder"), (rag.index.build, "document_embedder"),
                          (rag.pipeline, "query_embedder"), (rag.index.embed, "SentenceTransformerEmbedder")):
         monkeypatch.setattr(module, name, factory)
     return made

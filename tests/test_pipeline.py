@@ -93,6 +93,36 @@ def test_open_builds_a_missing_index_from_default_docs_and_says_so(corpus, tmp_p
     assert json.loads((index / "manifest.json").read_text(encoding="utf-8"))["docs"] == str(corpus.resolve())
 
 
+def test_keep_model_loads_one_question_encoder_and_builds_with_the_document_encoder(corpus, tmp_path, monkeypatch):
+    made: list[tuple[str, FakeEmbedder]] = []
+
+    def maker(kind):
+        def make(name, *args, **kwargs):
+            made.append((kind, FakeEmbedder(name)))
+            return made[-1][1]
+        return make
+
+    monkeypatch.setattr(rag.pipeline, "query_embedder", maker("question"))
+    monkeypatch.setattr(rag.search.retriever, "query_embedder", maker("question, by a retriever"))
+    monkeypatch.setattr(rag.index.build, "document_embedder", maker("document"))
+    pipeline = Pipeline.open(tmp_path / "index", corpus, model="fake-hash", keep_model=True, min_relevance=0.3)
+    assert [kind for kind, _ in made] == ["question", "document"]  # the build's encoder is its own
+    assert pipeline.retriever.embedder is made[0][1]
+    (corpus / "owl.txt").write_text("Owls hunt mice at night and sleep by day.\n", encoding="utf-8")
+    pipeline.refresh()
+    assert [kind for kind, _ in made] == ["question", "document", "document"]  # one per build; cached in rag.index.embed
+    assert pipeline.retriever.embedder is made[0][1]  # questions keep the one encoder
+    assert "owl.txt" in pipeline.retriever.docs
+
+
+def test_an_embedder_given_to_open_encodes_builds_and_questions(corpus, tmp_path, monkeypatch, embedder):
+    monkeypatch.setattr(rag.index.build, "document_embedder", None)  # never asked for
+    pipeline = Pipeline.open(tmp_path / "index", corpus, embedder=embedder, keep_model=True)
+    (corpus / "owl.txt").write_text("Owls hunt mice at night and sleep by day.\n", encoding="utf-8")
+    pipeline.refresh()
+    assert pipeline.retriever.embedder is embedder and "owl.txt" in pipeline.retriever.docs
+
+
 def test_open_without_an_index_or_documents_is_an_error(tmp_path, embedder):
     with pytest.raises(IndexStateError, match="no index at"):
         Pipeline.open(tmp_path / "index", default_docs=tmp_path / "no-docs", embedder=embedder)
@@ -290,7 +320,7 @@ def test_cli_pipeline_and_web_refuse_the_same_input_the_same_way(pipeline, tmp_p
     from rag.serve.cli import main
 
     monkeypatch.setattr(rag.search.retriever, "query_embedder", lambda name, *a, **kw: FakeEmbedder(name))
-    monkeypatch.setattr(rag.index.build, "query_embedder", lambda name, *a, **kw: FakeEmbedder(name))
+    monkeypatch.setattr(rag.index.build, "document_embedder", lambda name, *a, **kw: FakeEmbedder(name))
     index = str(tmp_path / "index")
     for command in ("search", "ask"):
         assert main([command, question, "-k", str(k), "--index", index]) == 1

@@ -32,7 +32,7 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from rag.errors import DocumentError, IndexStateError, RagError
-from rag.index.embed import Embedder, query_embedder
+from rag.index.embed import Embedder, document_embedder
 from rag.index.factory import open_store
 from rag.index.sources import Scan, count_changes, scan
 from rag.index.store import Index, Manifest, Store
@@ -95,7 +95,7 @@ class Executor(Protocol):
         ...
 
     def encode(self, embedder: Embedder | None, model: str, texts: list[str], progress: Progress | None) -> np.ndarray:
-        """The (len(texts), dim) vectors of `texts` by `embedder` (None: `model`'s `query_embedder`)."""
+        """The (len(texts), dim) vectors of `texts` by `embedder` (None: `model`'s `document_embedder`)."""
         ...
 
 
@@ -112,7 +112,7 @@ class InProcess:
         return scan(found, old_files, max_bytes, settings, progress)
 
     def encode(self, embedder, model, texts, progress) -> np.ndarray:
-        return _encode(embedder or query_embedder(model), texts, progress)  # ONNX Runtime for the default model
+        return _encode(embedder or document_embedder(model), texts, progress)  # OpenVINO for the default model
 
 
 def _executor(ray: bool | str | None) -> Executor:

@@ -4,7 +4,7 @@
 `rag index --ray [ADDRESS]`. Files are read, converted and chunked in Ray tasks, a few files each
 (`rag.index.sources.scan_file`, the very function a build in one process runs; the outcomes are
 gathered in file order, so the passages are the same). Texts are embedded by one actor per CPU of the
-cluster, each loading the encoder once (`query_embedder(model)`: ONNX Runtime for the default model,
+cluster, each loading the encoder once (`document_embedder(model)`: OpenVINO for the default model,
 one thread per actor, or a picklable `embedder=` sent to every worker), in steps of `EMBED_STEP` texts
 with at most two steps queued per actor; the vectors come back in order (the encoder's own results
 for the same texts, within 1e-5 of one process's). The build (old index, manifest, writing to the
@@ -175,9 +175,9 @@ class _Encoder:
         if blob is not None:
             self.embedder = ray.cloudpickle.loads(blob)
         else:
-            from rag.index.embed import query_embedder
+            from rag.index.embed import document_embedder
 
-            self.embedder = query_embedder(model)
+            self.embedder = document_embedder(model)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         return np.asarray(self.embedder.encode(texts), dtype=np.float32)

@@ -14,13 +14,20 @@ missing or the export fails it falls back to torch (as below) with one logged wa
 "all-MiniLM-L6-v2-int8" (`INT8_MODEL`) is the same export with dynamic int8 quantisation: its
 vectors differ (cosine about 0.99), so it is a model of its own, never mixed with the fp32 one, and
 ONNX Runtime only. Another plain local model folder runs on transformers alone, anything else on
-sentence-transformers. Does not know about passages, files or indexes.
+sentence-transformers.
+
+`document_embedder(name)` is what a build encodes passages and sentences with: for the default model,
+the same ONNX export on OpenVINO (in bfloat16 where the CPU computes in it: 2.8x as fast on 2 cores,
+vectors within 1e-4 cosine of fp32, so still "all-MiniLM-L6-v2"), made once per process and model;
+`query_embedder(name)` otherwise, or when openvino is missing or fails (one logged warning). Questions
+keep ONNX Runtime, which starts in a fifth of the time. Does not know about passages, files or indexes.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -175,6 +182,38 @@ def query_embedder(name: str = DEFAULT_MODEL) -> Embedder:
         return TransformersEmbedder(name, folder, *plain)
     except (OSError, ValueError) as exc:
         raise RagError(f"could not load embedding model {name!r} from {str(folder)!r}: {exc}".splitlines()[0]) from None
+
+
+_documents: dict[tuple[str, int], Embedder] = {}  # (model, threads) -> the document encoder made for them
+_documents_lock = threading.Lock()
+
+
+def document_embedder(name: str = DEFAULT_MODEL) -> Embedder:
+    """The embedder that gives `name`'s vectors fastest for many texts (a build's passages and
+    sentences): OpenVINO for the packaged default model, made once per process and thread setting
+    (`rag.index.cpu`) and shared; `query_embedder(name)` for any other model, or (warned once) when
+    OpenVINO cannot be had."""
+    if name not in _PACKAGED:
+        return query_embedder(name)
+    from rag.index.cpu import intra_op_threads
+
+    key = (name, intra_op_threads())
+    with _documents_lock:
+        if key not in _documents:
+            folder = Path(resolve_model(name))
+            plain = _plain_pooling(folder)
+            encoder = None
+            if plain is not None:
+                try:
+                    from rag.index.onnx import OnnxEmbedder
+
+                    encoder = OnnxEmbedder(name, folder, *plain, runtime="openvino")
+                except Exception as exc:  # noqa: BLE001 - openvino and the exporter raise many kinds; fall back
+                    reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                    log.warning("the OpenVINO encoder of %r is not available (%s); encoding documents with "
+                                "ONNX Runtime", name, reason)
+            _documents[key] = encoder or query_embedder(name)
+        return _documents[key]
 
 
 def _onnx_embedder(name: str, folder: Path, plain: tuple[str, int]) -> Embedder | None:

@@ -47,7 +47,7 @@ def no_real_model(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the real embedding model was loaded")
 
-    monkeypatch.setattr(rag.index.build, "query_embedder", refuse)
+    monkeypatch.setattr(rag.index.build, "document_embedder", refuse)
 
 
 def test_first_build(toy_docs, tmp_path, fake_embedder, no_real_model):
@@ -167,7 +167,7 @@ def test_corrupted_index_keeps_the_model_it_was_built_with(toy_docs, tmp_path, m
         made.append(name)
         return FakeEmbedder(name)
 
-    monkeypatch.setattr(rag.index.build, "query_embedder", factory)
+    monkeypatch.setattr(rag.index.build, "document_embedder", factory)
     index = tmp_path / "index"
     build_index(toy_docs, index, embedder=FakeEmbedder("my-model"))
     (index / store.DENSE).write_bytes(b"garbage")

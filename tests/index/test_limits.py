@@ -114,7 +114,7 @@ def generated_text(n_bytes: int, seed: int = 0) -> str:
 def test_a_4_mb_file_indexes_in_under_10_seconds(tmp_path, monkeypatch):
     """CPU seconds of this process (other processes on a busy machine do not count); the quadratic line
     numbering took over 15 s for the chunking alone."""
-    monkeypatch.setattr(rag.index.build, "query_embedder", None)  # no model: the fake one only
+    monkeypatch.setattr(rag.index.build, "document_embedder", None)  # no model: the fake one only
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "big.txt").write_text(generated_text(4 * MB), encoding="utf-8")

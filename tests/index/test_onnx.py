@@ -25,6 +25,7 @@ from rag.index.embed import (
     INT8_MODEL,
     TransformersEmbedder,
     _plain_pooling,
+    document_embedder,
     query_embedder,
     resolve_model,
 )
@@ -100,6 +101,87 @@ def test_many_texts_are_encoded_by_a_thread_per_core_with_the_same_vectors_whate
         np.testing.assert_allclose(two.encode([texts[i]])[0], many[i], atol=1e-5)
 
 
+# ---- documents: the same export on OpenVINO ----
+
+@pytest.fixture
+def documents(cached, monkeypatch) -> onnx.OnnxEmbedder:
+    """The default model's document encoder, made afresh from the session's export."""
+    monkeypatch.setattr(embed, "_documents", {})
+    return document_embedder(DEFAULT_MODEL)
+
+
+def test_documents_are_encoded_with_openvino_once_per_process(documents, cached):
+    assert isinstance(documents, onnx.OnnxEmbedder) and documents.runtime == "openvino"
+    assert (documents.name, documents.dim, documents.session) == (DEFAULT_MODEL, 384, None)
+    assert documents.precision in ("bf16", "f32") and documents.path.is_relative_to(cached)  # the one export
+    assert documents.path == query_embedder(DEFAULT_MODEL).path
+    assert document_embedder(DEFAULT_MODEL) is documents  # made once, then shared
+    assert documents.encode([]).shape == (0, 384)
+
+
+@pytest.mark.parametrize("kind", ["passages", "sentences"])
+def test_document_vectors_are_the_sentence_transformers_ones(documents, real_embedder, seed_texts, kind):
+    texts = seed_texts[kind]
+    ours, theirs = documents.encode(texts), real_embedder.encode(texts)
+    assert ours.dtype == np.float32 and ours.shape == theirs.shape == (len(texts), 384)
+    np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+    assert float((ours * theirs).sum(axis=1).min()) >= 0.9999  # bf16 too: about 0.99996 at worst on the seeds
+
+
+def test_a_document_gets_the_same_bits_alone_as_in_any_batch_and_with_any_streams(documents, seed_texts):
+    folder = Path(resolve_model(DEFAULT_MODEL))
+    texts = seed_texts["sentences"][:80] + ["NATO", "a long sentence about Europe " * 60, ""]
+    batch = documents.encode(texts)
+    assert np.array_equal(np.vstack([documents.encode([t]) for t in texts]), batch)
+    assert np.array_equal(documents.encode(texts[::-1])[::-1], batch)  # other neighbours, other batches
+    one = onnx.OnnxEmbedder(DEFAULT_MODEL, folder, *_plain_pooling(folder), threads=1, runtime="openvino")
+    assert one.workers == 1 and np.array_equal(one.encode(texts), batch)
+
+
+def test_batches_hold_texts_of_one_length():
+    lengths = np.array([5, 9, 5, 9, 9, 3, 5, 9])
+    order = np.argsort(-lengths, kind="stable")
+    batches = onnx._same_length(order, lengths, 3)
+    assert [b.tolist() for b in batches] == [[1, 3, 4], [7], [0, 2, 6], [5]]
+
+
+def test_the_int8_model_is_not_run_on_openvino(cached):
+    folder = Path(resolve_model(DEFAULT_MODEL))
+    with pytest.raises(ValueError, match="onnxruntime only"):
+        onnx.OnnxEmbedder(INT8_MODEL, folder, *_plain_pooling(folder), int8=True, runtime="openvino")
+    with pytest.raises(ValueError, match="'tensorrt' is not one of"):
+        onnx.OnnxEmbedder(DEFAULT_MODEL, folder, *_plain_pooling(folder), runtime="tensorrt")
+
+
+def test_without_openvino_documents_are_encoded_with_onnx_runtime_and_one_warning(cached, monkeypatch, caplog):
+    monkeypatch.setitem(sys.modules, "openvino", None)  # `import openvino` raises ImportError
+    monkeypatch.setattr(embed, "_documents", {})
+    with caplog.at_level(logging.WARNING, logger="rag"):
+        first, second = document_embedder(DEFAULT_MODEL), document_embedder(DEFAULT_MODEL)
+    assert first is second and isinstance(first, onnx.OnnxEmbedder) and first.runtime == "onnxruntime"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "OpenVINO" in warnings[0] and "openvino" in warnings[0]
+
+
+def test_another_model_encodes_documents_as_it_encodes_questions(monkeypatch):
+    made = []
+    monkeypatch.setattr(embed, "query_embedder", lambda name: made.append(name) or name)
+    assert document_embedder("some/other-model") == "some/other-model" and made == ["some/other-model"]
+
+
+def test_an_index_built_on_openvino_is_searched_with_onnx_runtime_as_one_built_with_torch(
+        documents, seed_retriever, tmp_path):
+    from rag import Retriever, build_index
+
+    summary = build_index(ROOT / "seeds", tmp_path / "index")  # no embedder: the default model's document encoder
+    assert summary.embedded == summary.passages > 0
+    ours = Retriever.load(tmp_path / "index")
+    assert ours.index.manifest.model == DEFAULT_MODEL and ours.embedder.runtime == "onnxruntime"
+    for question in QUESTIONS:
+        got = [(p.doc, p.start) for p in ours.search(question, k=5)]
+        assert got == [(p.doc, p.start) for p in seed_retriever.search(question, k=5)], question
+
+
 def test_an_index_built_with_sentence_transformers_is_searched_with_onnx(cached, seed_index, seed_retriever):
     from rag import Retriever
 
@@ -141,10 +223,12 @@ def test_two_exports_give_the_same_vectors(cached, tmp_path):
     np.testing.assert_allclose(second.encode(QUESTIONS), first.encode(QUESTIONS), atol=1e-6)
 
 
-def test_the_same_corpus_gives_the_same_index_with_onnx(cached, toy_docs, tmp_path):
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_the_same_corpus_gives_the_same_index_with_onnx(cached, toy_docs, tmp_path, runtime):
     from rag import build_index
 
-    encoder = query_embedder(DEFAULT_MODEL)
+    folder = Path(resolve_model(DEFAULT_MODEL))
+    encoder = onnx.OnnxEmbedder(DEFAULT_MODEL, folder, *_plain_pooling(folder), runtime=runtime)
     for name in ("a", "b"):
         build_index(toy_docs, tmp_path / name, embedder=encoder)
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())

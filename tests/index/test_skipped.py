@@ -38,7 +38,7 @@ def no_real_model(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the real embedding model was loaded")
 
-    monkeypatch.setattr(rag.index.build, "query_embedder", refuse)
+    monkeypatch.setattr(rag.index.build, "document_embedder", refuse)
 
 
 @pytest.fixture

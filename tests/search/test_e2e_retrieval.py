@@ -83,7 +83,7 @@ def test_unchanged_reindex_embeds_nothing(seed_index, real_embedder, monkeypatch
     def refuse(*args, **kwargs):
         raise AssertionError("the model was loaded for an unchanged corpus")
 
-    monkeypatch.setattr(rag.index.build, "query_embedder", refuse)
+    monkeypatch.setattr(rag.index.build, "document_embedder", refuse)
     summary = build_index(SEEDS, seed_index)
     assert summary.embedded == 0 and summary.passages > 0
     assert {p.name: p.stat().st_mtime_ns for p in seed_index.iterdir()} == before

@@ -56,7 +56,7 @@ def test_subprocess_index_warns_once_per_skipped_file(toy_docs, tmp_path):
     a library the build imports calls logging.basicConfig."""
     (toy_docs / "blob.txt").write_bytes(b"\x00\x01\x02")
     code = ("import sys; sys.path.insert(0, sys.argv[1]); import conftest, rag.index.build as b; "
-            "b.query_embedder = lambda name='fake-hash': conftest.FakeEmbedder(name); "
+            "b.document_embedder = lambda name='fake-hash': conftest.FakeEmbedder(name); "
             "from rag.serve.cli import main; sys.exit(main(sys.argv[2:]))")
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.run([sys.executable, "-c", code, str(ROOT / "tests"), "index", str(toy_docs), "--index",
