@@ -1,4 +1,5 @@
-"""Encoding speed of the default model: ONNX Runtime (fp32 and int8) against sentence-transformers.
+"""Encoding speed of the default model: ONNX Runtime (fp32 and int8) and OpenVINO (what builds encode
+documents with: bf16 where the CPU has it) against sentence-transformers.
 
 For one question at a time (what a search pays) and for batches of 64 of the seeds' passages (what
 a build pays), with the same number of threads for both (`--threads`, default 2), the encoders taken
@@ -50,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     encoders = {"sentence-transformers (torch)": SentenceTransformerEmbedder(DEFAULT_MODEL),
                 "ONNX Runtime fp32": OnnxEmbedder(DEFAULT_MODEL, folder, *plain, threads=args.threads),
                 "ONNX Runtime int8": OnnxEmbedder(INT8_MODEL, folder, *plain, int8=True, threads=args.threads)}
+    openvino = OnnxEmbedder(DEFAULT_MODEL, folder, *plain, threads=args.threads, runtime="openvino")
+    encoders[f"OpenVINO {openvino.precision}"] = openvino
     batch = passages(args.index, args.batch)
     reference = encoders["sentence-transformers (torch)"].encode(batch)
     query_ms: dict[str, list[float]] = {name: [] for name in encoders}

@@ -5,8 +5,8 @@ of the dense ranking, the BM25 ranking and a ranking by each passage's most simi
 small bonuses for passages of a year the question names ("in the 2021 Bluebook") and for passages
 that mention the question's names). BM25 and the name bonus also match other names for what the
 documents name (`rag.search.aliases`: "ASEM" for "Asia-Europe Meeting", "Finnish" for "Finland").
-Filters by document and by year. A hybrid search encodes the question on another thread while BM25
-ranks (unless questions are limited to one thread each). Searches any `Index` (`rag.index.store`);
+Filters by document and by year. A hybrid search encodes the question, then ranks (encoding beside
+BM25 on another thread was slower on 2 cores: the encoder already keeps every core busy). Searches any `Index` (`rag.index.store`);
 the model and the index are loaded once and reused by every call. It is the `Searcher` the answerer asks for passages,
 sentence vectors, term statistics and source text. Does not build indexes or compose answers.
 """
@@ -14,9 +14,7 @@ sentence vectors, term statistics and source text. Does not build indexes or com
 from __future__ import annotations
 
 import heapq
-import os
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import groupby
 from operator import attrgetter
 from dataclasses import replace
@@ -25,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.index.cpu import query_threads
 from rag.index.embed import Embedder, query_embedder
 from rag.index.lexical import TermStats
 from rag.index.factory import open_store
@@ -36,19 +33,6 @@ from rag.search.names import PassageNames, needed_names
 from rag.search.rank import NAME_BONUS, YEAR_BONUS, rrf
 from rag.settings import DEFAULT_INDEX, DEFAULT_K, DEFAULT_MODE, YEAR
 from rag.types import Passage, Query
-
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _aside() -> ThreadPoolExecutor:
-    """Threads, one per core and shared by every retriever, that encode questions beside their BM25 ranking."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="rag-encode")
-        return _pool
-
 
 class Retriever:
     """Searches one loaded index; safe to share between threads."""
@@ -187,10 +171,7 @@ class Retriever:
         elif query.mode == "bm25":
             scored = self._bm25(query.text, pool, mask)
         else:
-            encoding = self._encode_aside(query.text)
             lexical = [i for i, _ in self._bm25(query.text, pool, mask)]
-            if encoding is not None:
-                encoding.result()
             rankings = [[i for i, _ in self._dense(query.text, pool, mask)], lexical,
                         [i for i, _ in self._best_sentence(query.text, pool, mask, lexical)]]
             scored = list(rrf(rankings).items())
@@ -225,14 +206,6 @@ class Retriever:
         if year is not None:
             mask &= self._year_ids == year
         return mask
-
-    def _encode_aside(self, question: str) -> Future | None:
-        """The question's encoding started on another thread, so that BM25 ranks meanwhile (both release
-        the GIL for most of their work); None when it is cached, or when a question gets one thread
-        (`rag.index.cpu.serve_threads`, as the web app does: questions run side by side instead)."""
-        if question in self._queries or query_threads() < 2:
-            return None
-        return _aside().submit(self.embed_query, question)
 
     def _dense(self, question: str, n: int, mask: np.ndarray | None) -> list[tuple[int, float]]:
         return self.index.dense_search(self.embed_query(question)[0], n, mask)

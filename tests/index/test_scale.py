@@ -207,16 +207,3 @@ def test_an_ivf_search_splits_its_probes_between_threads_and_finds_the_same(big,
     monkeypatch.setattr(cpu, "_threads", 1)  # the web app: one thread a question
     assert [big.dense_search(v, 10, None) for v in vectors] == both
     assert faiss.omp_get_max_threads() == before  # the calling thread's setting is put back
-
-
-def test_a_hybrid_search_encoding_beside_bm25_ranks_as_one_thread_does(big, monkeypatch):
-    from rag.index import cpu
-
-    fake = FakeEmbedder()
-    monkeypatch.setattr(cpu, "_threads", 1)
-    alone = Retriever(big, fake)
-    one = [[(p.id, p.score) for p in alone.search(q, k=5)] for q in QUESTIONS]
-    monkeypatch.setattr(cpu, "_threads", None)
-    aside = Retriever(big, fake)
-    assert [[(p.id, p.score) for p in aside.search(q, k=5)] for q in QUESTIONS] == one
-    assert all(q in aside._queries for q in QUESTIONS)  # encoded once, on the other thread, and cached
