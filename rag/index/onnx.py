@@ -184,7 +184,18 @@ def quantize(fp32: str | Path, target: str | Path) -> None:
     seeds were 0.95 cosine of the fp32 ones; per channel 0.993); activations are quantised at run time."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(fp32), str(target), weight_type=QuantType.QInt8, per_channel=True)
+    def not_quantization_advice(record: logging.LogRecord) -> bool:  # its "consider pre-processing" on the root logger
+        return "quantization" not in record.pathname
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level  # `logging.warning` would basicConfig the root logger
+    root.addFilter(not_quantization_advice)
+    try:
+        quantize_dynamic(str(fp32), str(target), weight_type=QuantType.QInt8, per_channel=True)
+    finally:
+        root.removeFilter(not_quantization_advice)
+        root.handlers[:] = handlers
+        root.setLevel(level)
 
 
 class OnnxEmbedder:

@@ -237,6 +237,17 @@ def test_the_same_corpus_gives_the_same_index_with_onnx(cached, toy_docs, tmp_pa
         assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes(), file
 
 
+def test_the_int8_quantisation_says_nothing_on_the_console(cached, tmp_path):
+    fp32 = query_embedder(DEFAULT_MODEL).path
+    code = ("import sys, logging; from rag.index import onnx; onnx.quantize(sys.argv[1], sys.argv[2]); "
+            "print(len(logging.getLogger().handlers)); logging.warning('after'); print('done')")
+    out = subprocess.run([sys.executable, "-c", code, str(fp32), str(tmp_path / "int8.onnx")], capture_output=True,
+                         text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 0 and out.stdout.split() == ["0", "done"], out.stderr  # no handler left on the root logger
+    assert out.stderr.strip() == "WARNING:root:after"  # only its own advice is dropped, and only while it runs
+    assert (tmp_path / "int8.onnx").stat().st_size > 1_000_000
+
+
 def test_int8_is_a_model_of_its_own(cached, seed_index, seed_texts):
     from rag import Retriever
 
