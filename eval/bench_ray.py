@@ -2,7 +2,7 @@
 
 Builds the SQuAD-dev documents (48 Wikipedia articles, /work/shared/benchmarks/squad-dev/docs) from
 scratch with the default model three ways, each into its own fresh index folder:
-  - one process: `build_index(docs, dir)` (ONNX Runtime using every core);
+  - one process: `build_index(docs, dir)` (OpenVINO, a stream of one thread per core);
   - Ray, cold: `build_index(docs, dir, ray=True)`, which starts a local Ray (one worker per core), reads
     and chunks in Ray tasks, embeds in one actor per core (each loading the model), and stops Ray: what
     `rag index DOCS --ray` costs;

@@ -94,7 +94,7 @@ def test_main_builds_the_index_warms_up_and_serves_locally(toy_docs, tmp_path, c
     assert "Index ready:" in err and "6 added" in err and "Traceback" not in err
     [(demo, host, port)] = served
     assert isinstance(demo, gr.Blocks) and (host, port) == ("127.0.0.1", 7860)
-    assert fake_model == ["all-MiniLM-L6-v2"]  # loaded once, for the build and questions
+    assert fake_model == ["all-MiniLM-L6-v2"] * 2  # loaded once for questions and once (per process) for builds
     for _ in range(100):  # spaCy is loaded on a thread of its own once the chat is served
         if "language" in asked:
             break
