@@ -15,8 +15,9 @@ OpenVINO is asked to (`precision` "bf16"; its vectors are the fp32 ones within 1
 inside the int8 codes sentence vectors are stored as) and encodes 2.8x as fast as ONNX Runtime's fp32
 on 2 such cores; elsewhere it computes in fp32 ("f32"), as fast as ONNX Runtime. Its batches hold
 texts of one length (no padding), so a text's vector is the same bits alone as in any batch, in
-bf16 too. It runs one stream of one thread per worker: the calling thread itself when there is one worker (a background build keeps
-its lowered priority), else threads OpenVINO starts when the model is compiled.
+bf16 too. It runs one stream of one thread per worker: with one worker, on the calling thread itself
+(a background build keeps its lowered priority); with more, on threads OpenVINO starts when the
+model is compiled.
 
 The ONNX file is made here, from the model folder's own weights, with torch's (TorchScript) exporter:
 once, the first time it is needed, and cached under `$XDG_CACHE_HOME/rag/onnx/<key>/` (`~/.cache`
