@@ -110,7 +110,7 @@ def test_keep_model_loads_one_question_encoder_and_builds_with_the_document_enco
     assert pipeline.retriever.embedder is made[0][1]
     (corpus / "owl.txt").write_text("Owls hunt mice at night and sleep by day.\n", encoding="utf-8")
     pipeline.refresh()
-    assert [kind for kind, _ in made] == ["question", "document", "document"]  # one per build; cached in rag.index.embed
+    assert [kind for kind, _ in made] == ["question", "document", "document"]  # asked for by each build
     assert pipeline.retriever.embedder is made[0][1]  # questions keep the one encoder
     assert "owl.txt" in pipeline.retriever.docs
 

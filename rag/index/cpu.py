@@ -81,6 +81,16 @@ def intra_op_threads() -> int:
     return _threads or 0
 
 
+def thread_priority() -> int:
+    """The calling thread's nice value (Linux, where each thread has its own; 0 elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return 0
+    try:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    except (OSError, AttributeError):
+        return 0
+
+
 def background_priority(step: int = BACKGROUND_NICE) -> bool:
     """Lower the calling thread's scheduling priority by `step` nice levels (Linux, where each thread
     has its own nice value; elsewhere nothing is changed). True when it was lowered. It cannot be

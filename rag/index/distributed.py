@@ -7,7 +7,7 @@ gathered in file order, so the passages are the same). Texts are embedded by one
 cluster, each loading the encoder once (`document_embedder(model)`: OpenVINO for the default model,
 one thread per actor, or a picklable `embedder=` sent to every worker), in steps of `EMBED_STEP` texts
 with at most two steps queued per actor; the vectors come back in order (the encoder's own results
-for the same texts, within 1e-5 of one process's). The build (old index, manifest, writing to the
+for the same texts: the same bits as one process's on the same kind of CPU). The build (old index, manifest, writing to the
 store) stays in the calling process; only `scan` and `encode` travel.
 
 Ray is the optional `cluster` extra, imported only here: without it, one line naming the extra. No

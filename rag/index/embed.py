@@ -184,20 +184,22 @@ def query_embedder(name: str = DEFAULT_MODEL) -> Embedder:
         raise RagError(f"could not load embedding model {name!r} from {str(folder)!r}: {exc}".splitlines()[0]) from None
 
 
-_documents: dict[tuple[str, int], Embedder] = {}  # (model, threads) -> the document encoder made for them
+_documents: dict[tuple[str, int, int], Embedder] = {}  # (model, threads, priority) -> its document encoder
 _documents_lock = threading.Lock()
 
 
 def document_embedder(name: str = DEFAULT_MODEL) -> Embedder:
     """The embedder that gives `name`'s vectors fastest for many texts (a build's passages and
-    sentences): OpenVINO for the packaged default model, made once per process and thread setting
-    (`rag.index.cpu`) and shared; `query_embedder(name)` for any other model, or (warned once) when
-    OpenVINO cannot be had."""
+    sentences): OpenVINO for the packaged default model, made once per process, thread setting
+    (`rag.index.cpu`; call `serve_threads` first) and priority of the calling thread, and shared
+    (OpenVINO's threads keep the priority of the thread that made them, so a background build,
+    whose thread runs at a lower one, gets an encoder of its own); `query_embedder(name)` for any
+    other model, or (warned once) when OpenVINO cannot be had."""
     if name not in _PACKAGED:
         return query_embedder(name)
-    from rag.index.cpu import intra_op_threads
+    from rag.index.cpu import intra_op_threads, thread_priority
 
-    key = (name, intra_op_threads())
+    key = (name, intra_op_threads(), thread_priority())
     with _documents_lock:
         if key not in _documents:
             folder = Path(resolve_model(name))
@@ -210,8 +212,8 @@ def document_embedder(name: str = DEFAULT_MODEL) -> Embedder:
                     encoder = OnnxEmbedder(name, folder, *plain, runtime="openvino")
                 except Exception as exc:  # noqa: BLE001 - openvino and the exporter raise many kinds; fall back
                     reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
-                    log.warning("the OpenVINO encoder of %r is not available (%s); encoding documents with "
-                                "ONNX Runtime", name, reason)
+                    log.warning("the OpenVINO encoder of %r is not available (%s); documents are encoded as "
+                                "questions are", name, reason)
             _documents[key] = encoder or query_embedder(name)
         return _documents[key]
 

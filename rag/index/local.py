@@ -45,7 +45,8 @@ from rag.index.generations import (  # noqa: F401 - the file names and lock path
 )
 from rag.index.store import FORMAT_VERSION, Manifest, check_contents
 
-_LIBRARIES = ("rag-assistant", "faiss-cpu", "sentence-transformers", "bm25s", "langchain-text-splitters")
+_LIBRARIES = ("rag-assistant", "faiss-cpu", "sentence-transformers", "onnxruntime", "openvino", "bm25s",
+              "langchain-text-splitters")
 
 
 class LocalStore:

@@ -138,6 +138,39 @@ def test_a_document_gets_the_same_bits_alone_as_in_any_batch_and_with_any_stream
     assert one.workers == 1 and np.array_equal(one.encode(texts), batch)
 
 
+def test_an_incremental_build_on_openvino_has_the_bits_of_a_fresh_one(documents, toy_docs, tmp_path):
+    from rag import build_index
+    from rag.index import local
+
+    build_index(toy_docs, tmp_path / "inc")  # no embedder: the document encoder
+    (toy_docs / "dog.txt").write_text("The Dog\n\nDogs dig holes in the garden. They bark at the post.\n",
+                                      encoding="utf-8")
+    assert build_index(toy_docs, tmp_path / "inc").embedded < build_index(toy_docs, tmp_path / "fresh").embedded
+    inc, fresh = local.load(tmp_path / "inc"), local.load(tmp_path / "fresh")
+    assert inc.passages == fresh.passages and np.array_equal(inc.vectors(), fresh.vectors())
+    for i in range(len(inc.passages)):  # the new file's texts were encoded with other neighbours
+        assert np.array_equal(inc.passage_sentences(i), fresh.passage_sentences(i))
+
+
+def test_a_thread_at_a_lower_priority_gets_a_document_encoder_of_its_own(documents):
+    import threading
+
+    made = {}
+
+    def background(name):
+        made[name] = (cpu.background_priority(), document_embedder(DEFAULT_MODEL))
+
+    for name in ("first", "second"):
+        thread = threading.Thread(target=background, args=(name,))
+        thread.start()
+        thread.join()
+    (lowered, first), (_, second) = made["first"], made["second"]
+    if not lowered:
+        pytest.skip("this platform does not lower a thread's priority")
+    assert first is second and first is not documents  # OpenVINO's threads would keep the priority they started at
+    assert first.runtime == "openvino" and np.array_equal(first.encode(QUESTIONS), documents.encode(QUESTIONS))
+
+
 def test_batches_hold_texts_of_one_length():
     lengths = np.array([5, 9, 5, 9, 9, 3, 5, 9])
     order = np.argsort(-lengths, kind="stable")
