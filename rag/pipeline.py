@@ -89,8 +89,9 @@ class Pipeline:
         folder's index is built first as without it.
         `embedder` encodes questions and builds alike; without it, builds encode with the model's
         `document_embedder` (made once per process) and questions with its `query_embedder`, loaded
-        once with `keep_model` (a long-running app), else by each retriever. `uploads` is a folder indexed with `docs`, its files named "uploads/..." (`upload_dir`;
-        None: the one the index was built with, if any; False: none, so an index of `docs` alone).
+        once with `keep_model` (a long-running app), else by each retriever. `uploads` is a folder
+        indexed with `docs`, its files named "uploads/..." (`upload_dir`; None: the one the index was
+        built with, if any; False: none, so an index of `docs` alone).
         `store`, when given, is where the index is instead of `index` (a directory, a Milvus URI such as
         `milvus://HOST:PORT/COLLECTION` or `milvus:PATH.db`, or a `Store`; `rag.index.factory`).
         `options` go to `Pipeline` (k, mode, generator, min_relevance, reader)."""

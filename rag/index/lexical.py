@@ -84,6 +84,7 @@ def load(folder: Path):
 
 _ARRAYS = {"data": "data.csc.index.npy", "indices": "indices.csc.index.npy", "indptr": "indptr.csc.index.npy"}
 _VOCAB, _PARAMS = "vocab.index.json", "params.index.json"
+_NONOCCURRENCE = ("bm25l", "bm25+")  # bm25s's methods that score passages without a term too: never built here
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ class Postings:
 def postings(model) -> Postings:
     """The postings of a bm25s model that `build` made or `load` read (a method of bm25s that scores
     passages without the term too, BM25L or BM25+, is refused: `build` never makes one)."""
-    if model.method in model.methods_requiring_nonoccurrence:
+    if model.method in _NONOCCURRENCE:
         raise ValueError(f"BM25 method {model.method!r} is not read here (the index is built with 'lucene')")
     return Postings(model.vocab_dict, model.scores["data"], model.scores["indices"], model.scores["indptr"],
                     int(model.scores["num_docs"]))
@@ -113,7 +114,7 @@ def from_files(files: Mapping[str, object]) -> Postings:
     opening them again, without bm25s; the arrays view the given bytes. ValueError for a BM25 method
     other than bm25s's default ('lucene') or its relatives that need no scores of absent terms."""
     params = json.loads(files[_PARAMS][:])
-    if params.get("method", "lucene") in ("bm25l", "bm25+"):
+    if params.get("method", "lucene") in _NONOCCURRENCE:
         raise ValueError(f"BM25 method {params['method']!r} is not read here (the index is built with 'lucene')")
     arrays = {key: npy_array(files[name]) for key, name in _ARRAYS.items()}
     return Postings(json.loads(files[_VOCAB][:]), arrays["data"], arrays["indices"], arrays["indptr"],

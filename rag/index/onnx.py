@@ -262,21 +262,14 @@ class OnnxEmbedder:
         order = np.argsort(-lengths, kind="stable")  # longest first: batches of similar length
         if self.runtime == "openvino":
             batches = _same_length(order, lengths, OPENVINO_BATCH)
+            session = self._requests
         else:
             batches = [order[start:start + BATCH] for start in range(0, len(texts), BATCH)]
+            session = self.session if min(self.workers, len(batches)) < 2 else self._bulk_session()
         workers = min(self.workers, len(batches))
-        if self.runtime == "openvino":
-            def run(rows: np.ndarray) -> np.ndarray:
-                request = self._requests.get()  # one per stream: a request runs one batch at a time
-                try:
-                    return self._run(request, [encodings[i] for i in rows], int(lengths[rows].max()))
-                finally:
-                    self._requests.put(request)
-        else:
-            session = self.session if workers < 2 else self._bulk_session()
 
-            def run(rows: np.ndarray) -> np.ndarray:
-                return self._run(session, [encodings[i] for i in rows], int(lengths[rows].max()))
+        def run(rows: np.ndarray) -> np.ndarray:
+            return self._run(session, [encodings[i] for i in rows], int(lengths[rows].max()))
 
         if workers < 2:
             for rows in batches:
@@ -313,19 +306,26 @@ def _same_length(order: np.ndarray, lengths: np.ndarray, size: int) -> list[np.n
     return [part[start:start + size] for part in np.split(order, cuts) for start in range(0, len(part), size)]
 
 
-class _Request:
-    """An OpenVINO infer request with an ONNX Runtime session's `run(None, feeds)`."""
+class _Requests:
+    """OpenVINO infer requests, one per stream, with an ONNX Runtime session's `run(None, feeds)`: each
+    run takes a free request (a request runs one batch at a time) and gives it back."""
 
-    def __init__(self, request):
-        self.request = request
+    def __init__(self, requests: list):
+        self._free: queue.SimpleQueue = queue.SimpleQueue()
+        for request in requests:
+            self._free.put(request)
 
     def run(self, _outputs, feeds: dict) -> list[np.ndarray]:
-        return [self.request.infer(feeds)[0].copy()]  # the request's output buffer is reused by its next run
+        request = self._free.get()
+        try:
+            return [request.infer(feeds)[0].copy()]  # the request's output buffer is reused by its next run
+        finally:
+            self._free.put(request)
 
 
-def _openvino_requests(path: Path, streams: int) -> tuple[str, queue.SimpleQueue]:
-    """("bf16" or "f32", a queue of `streams` infer requests) of the ONNX file at `path` compiled for
-    OpenVINO's CPU plugin with `streams` streams of one thread each, in bfloat16 where the CPU can."""
+def _openvino_requests(path: Path, streams: int) -> tuple[str, _Requests]:
+    """("bf16" or "f32", `streams` infer requests) of the ONNX file at `path` compiled for OpenVINO's
+    CPU plugin with `streams` streams of one thread each, in bfloat16 where the CPU can."""
     import openvino as ov
 
     core = ov.Core()
@@ -333,7 +333,4 @@ def _openvino_requests(path: Path, streams: int) -> tuple[str, queue.SimpleQueue
     compiled = core.compile_model(str(path), "CPU", {
         "INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "THROUGHPUT",
         "NUM_STREAMS": streams, "INFERENCE_NUM_THREADS": streams})
-    requests: queue.SimpleQueue = queue.SimpleQueue()
-    for _ in range(streams):
-        requests.put(_Request(compiled.create_infer_request()))
-    return precision, requests
+    return precision, _Requests([compiled.create_infer_request() for _ in range(streams)])

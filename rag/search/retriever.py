@@ -6,8 +6,8 @@ small bonuses for passages of a year the question names ("in the 2021 Bluebook")
 that mention the question's names). BM25 and the name bonus also match other names for what the
 documents name (`rag.search.aliases`: "ASEM" for "Asia-Europe Meeting", "Finnish" for "Finland").
 Filters by document and by year. A hybrid search encodes the question on the thread that asks
-(encoding beside BM25 on another thread was slower on 2 cores: the encoder keeps every core busy). Searches any `Index` (`rag.index.store`);
-the model and the index are loaded once and reused by every call. It is the `Searcher` the answerer asks for passages,
+(encoding beside BM25 on another thread was slower on 2 cores: the encoder keeps every core busy).
+Searches any `Index` (`rag.index.store`); the model and the index are loaded once and reused by every call. It is the `Searcher` the answerer asks for passages,
 sentence vectors, term statistics and source text. Does not build indexes or compose answers.
 """
 
